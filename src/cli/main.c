@@ -1,0 +1,75 @@
+/*
+ * main.c - the ggpack command: parses the command name and dispatches
+ * through the command table; every command lives in its own file.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct cli_command *const commands[] = { &cli_info };
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "ggpack: %s%s", cmd ? cmd : "", cmd ? ": " : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\ntry 'ggpack %s%s--help'\n", cmd ? cmd : "", cmd ? " " : "");
+	return 2;
+}
+
+int cli_fail(const struct ggpack_ctx *ctx, int code)
+{
+	const char *msg = ggpack_ctx_message(ctx);
+	fprintf(stderr, "ggpack: %s\n", *msg ? msg : ggpack_strerror(code));
+	return ggpack_exit_code(code);
+}
+
+int cli_help(const struct cli_command *cmd)
+{
+	fputs(cmd->help, stdout);
+	return 0;
+}
+
+static void print_usage(FILE *out)
+{
+	fprintf(out, "usage: ggpack <command> [options] INPUT [-o OUTPUT]\n\ncommands:\n");
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		fprintf(out, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
+	fprintf(out, "\n`ggpack help CMD` or `ggpack CMD --help` for a command's options.\n"
+		     "exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid or unsupported model,\n"
+		     "4 I/O error, 10 a gate failed.\n");
+}
+
+static const struct cli_command *find_command(const char *name)
+{
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (!strcmp(commands[i]->name, name))
+			return commands[i];
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return print_usage(stderr), 2;
+	const char *name = argv[1];
+	if (!strcmp(name, "--help") || !strcmp(name, "-h"))
+		return print_usage(stdout), 0;
+	if (!strcmp(name, "--version"))
+		return puts("ggpack " GGPACK_VERSION), 0;
+	if (!strcmp(name, "help")) {
+		if (argc < 3)
+			return print_usage(stdout), 0;
+		const struct cli_command *c = find_command(argv[2]);
+		return c ? cli_help(c) : cli_usage_error(NULL, "no command '%s'", argv[2]);
+	}
+	const struct cli_command *c = find_command(name);
+	if (!c)
+		return cli_usage_error(NULL, "no command '%s'", name);
+	return c->run(argc - 1, argv + 1);
+}

@@ -1,0 +1,235 @@
+/*
+ * internal.h - private declarations shared by the modules of libggpack.
+ * Module prefixes: ctx_ (errors), wire_ (protobuf wire format), splice_
+ * (rewriting a file with edits), mapped_ (mapped files), index_ (model
+ * structure), tensor_ (element types and data), strmap_ (string hash map).
+ */
+#ifndef GGPACK_INTERNAL_H
+#define GGPACK_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ggpack.h"
+#include "onnx.pb-c.h"
+
+#define NONE UINT32_MAX
+
+/* protobuf-c leaves an absent proto2 string NULL: read them through this. */
+static inline const char *str_or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
+/* ---- error.c ---------------------------------------------------------- */
+
+struct ggpack_ctx {
+	char message[1024];
+};
+
+/* Formats the detail into ctx and returns code, so callers can
+ * `return ctx_fail(ctx, GGPACK_E_INVALID, "%s: ...", path)`. ctx may be NULL. */
+int ctx_fail(struct ggpack_ctx *ctx, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ---- wire.c: the protobuf wire format --------------------------------- */
+
+/* Reads a varint of at most 10 bytes at p (< end). Returns its length, or 0
+ * when it is unterminated or runs past end. */
+size_t wire_get_varint(const uint8_t *p, const uint8_t *end, uint64_t *value);
+/* Bytes needed to encode v. */
+size_t wire_varint_size(uint64_t v);
+/* Encodes v at dst (room for 10 bytes); returns the bytes written. */
+size_t wire_put_varint(uint8_t *dst, uint64_t v);
+
+/* One length-delimited message of a type the index needs (ModelProto,
+ * GraphProto, NodeProto, AttributeProto, TensorProto, SparseTensorProto,
+ * TrainingInfoProto, FunctionProto), as a span of the file. The root
+ * (the ModelProto, index 0) spans the whole file and has no tag. */
+struct wire_region {
+	size_t field_off;   /* offset of the field's tag */
+	size_t len_off;     /* offset of its length varint */
+	size_t start, end;  /* the payload */
+	uint32_t parent;    /* enclosing region, NONE for the root */
+	uint32_t first_child, next_sibling;
+	uint32_t field;     /* field number in the parent */
+	const ProtobufCMessageDescriptor *type;
+	/* TensorProto only: the raw_data field (whole field, tag included)
+	 * and the last data_location value seen (0 = DEFAULT). */
+	size_t raw_field_off, raw_start, raw_end;
+	bool has_raw;
+	int64_t data_location;
+};
+
+struct wire_scan {
+	struct wire_region *regions;
+	size_t n_regions, cap_regions;
+};
+
+/* Walks buf as a ModelProto, checking every field the way protobuf-c's
+ * unpacker would, and records the regions above. On failure reports into
+ * ctx the byte offset where the wire format breaks and returns
+ * GGPACK_E_INVALID (or GGPACK_E_NOMEM). */
+int wire_scan_model(struct ggpack_ctx *ctx, const char *path, const uint8_t *buf,
+		    size_t len, struct wire_scan *out);
+void wire_scan_free(struct wire_scan *scan);
+
+/* One field of a message already checked by wire_scan_model(). */
+struct wire_field {
+	uint32_t number, wire_type;
+	size_t off;          /* the tag */
+	size_t start, end;   /* the value (payload for length-delimited) */
+	uint64_t value;      /* varint value, or the length */
+};
+
+/* Reads the field at *pos (< end) and advances *pos; false at a malformed
+ * field (which a checked message does not have). */
+bool wire_next_field(const uint8_t *buf, size_t *pos, size_t end, struct wire_field *f);
+
+/* ---- splice.c: rewriting a file as edits of its bytes ------------------- */
+
+/* A piece of output: len bytes at data (not owned). */
+struct splice_piece {
+	const void *data;
+	size_t len;
+};
+
+/* Replace bytes [begin, end) of the original (begin == end inserts) by the
+ * pieces. The edit lies in the payload of `region` (named, because an insert
+ * at the end of a message has the offset of the field after it) and never
+ * cuts a field in two; the lengths of all enclosing regions are rewritten. */
+struct splice_edit {
+	uint32_t region;
+	size_t begin, end;
+	const struct splice_piece *pieces;
+	size_t n_pieces;
+};
+
+/* Where output goes: a growing memory buffer, or a file descriptor through
+ * a buffer. */
+struct splice_sink {
+	int fd;           /* -1 for memory */
+	uint8_t *buf;
+	size_t len, cap;
+	uint64_t written; /* total bytes produced */
+	int err;          /* errno of the first failed write */
+};
+
+void splice_sink_init_fd(struct splice_sink *sink, int fd);
+void splice_sink_init_mem(struct splice_sink *sink);
+int splice_sink_write(struct splice_sink *sink, const void *data, size_t len);
+int splice_sink_flush(struct splice_sink *sink);
+void splice_sink_free(struct splice_sink *sink);
+
+/* The size of the rewritten file. edits need not be sorted. */
+int splice_size(const struct wire_scan *scan, const uint8_t *orig, size_t orig_len,
+		const struct splice_edit *edits, size_t n_edits, uint64_t *size);
+/* Writes orig with the edits applied to sink. Returns 0, GGPACK_E_NOMEM,
+ * GGPACK_E_INTERNAL (overlapping edits) or GGPACK_E_IO (sink->err set). */
+int splice_write(const struct wire_scan *scan, const uint8_t *orig, size_t orig_len,
+		 const struct splice_edit *edits, size_t n_edits, struct splice_sink *sink);
+
+/* ---- mapped.c: read-only mapped files --------------------------------- */
+
+struct mapped_file {
+	const uint8_t *data;
+	size_t size;
+	dev_t dev;
+	ino_t ino;
+};
+
+/* Maps path read-only (an empty file maps to data == NULL, size 0).
+ * Returns 0 or GGPACK_E_IO with errno's text in ctx. */
+int mapped_open(struct ggpack_ctx *ctx, const char *path, struct mapped_file *out);
+void mapped_close(struct mapped_file *m);
+
+/* ---- strmap.c: string -> uint32 hash map -------------------------------- */
+
+struct strmap {
+	struct strmap_slot { const char *key; uint32_t value; } *slots;
+	size_t n, cap;
+};
+
+int strmap_put(struct strmap *m, const char *key, uint32_t value); /* keeps the first value */
+uint32_t strmap_get(const struct strmap *m, const char *key);      /* NONE when absent */
+void strmap_free(struct strmap *m);
+
+/* ---- tensor.c: element types and tensor data -------------------------- */
+
+/* Size in bits of one element of an ONNX data type (4 for int4), 0 for
+ * strings, -1 for a value ggpack does not know. */
+int tensor_dtype_bits(int32_t dtype);
+/* The TensorProto typed field that holds dtype's elements, or NULL. */
+const char *tensor_typed_field_name(int32_t dtype);
+
+/* ---- model.c, index.c: the loaded model ---------------------------------- */
+
+struct index_graph {
+	const Onnx__GraphProto *proto;
+	uint32_t region;
+	uint32_t parent;      /* enclosing graph, NONE for the main graph */
+	char *path;           /* "main", "main/NODE:ATTR", ... */
+	struct strmap defined; /* names produced here: inputs, initializers, node outputs */
+	struct strmap tensors; /* name -> tensor index, initializers and Constant outputs */
+};
+
+struct index_consumer {
+	uint32_t graph;
+	const Onnx__NodeProto *node;
+	int input;
+};
+
+struct index_tensor {
+	const char *name;               /* a Constant's output name, else the proto's */
+	const Onnx__TensorProto *proto; /* in the skeleton: raw_data removed */
+	uint32_t region;
+	uint32_t graph;
+	enum ggpack_tensor_kind kind;
+	const Onnx__NodeProto *node;    /* Constant or attribute holder */
+	uint64_t params, bytes;
+	enum ggpack_storage storage;
+	/* raw form: the bytes in the model file (RAW) or the external file */
+	const uint8_t *data;
+	uint32_t ext_file;              /* index into model->ext, EXTERNAL only */
+	uint64_t ext_offset;
+	struct index_consumer *consumers;
+	size_t n_consumers, cap_consumers;
+	bool is_graph_input;
+};
+
+struct ext_file {
+	char *location;   /* as written in the model */
+	char *path;       /* resolved */
+	struct mapped_file map;
+};
+
+struct ggpack_model {
+	char *path;
+	struct mapped_file file;
+	struct wire_scan scan;
+	uint8_t *skeleton;               /* the file without raw_data payloads */
+	Onnx__ModelProto *proto;         /* unpacked from the skeleton */
+	struct index_graph *graphs;
+	size_t n_graphs, cap_graphs;
+	struct index_tensor *tensors;    /* every TensorProto of graphs and nodes */
+	size_t n_tensors, cap_tensors;
+	uint32_t *region_tensor;         /* region index -> tensor index or NONE */
+	struct ext_file *ext;
+	size_t n_ext;
+	size_t n_nodes;
+};
+
+/* index.c: builds graphs, tensors and consumers from the scan and the
+ * unpacked skeleton; checks every tensor. */
+int index_build(struct ggpack_ctx *ctx, struct ggpack_model *m);
+void index_free(struct ggpack_model *m);
+
+/* external.c: resolves and checks the external data of every tensor. */
+int external_resolve(struct ggpack_ctx *ctx, struct ggpack_model *m);
+void external_free(struct ggpack_model *m);
+/* The value of external_data key in t, or NULL. */
+const char *external_get(const Onnx__TensorProto *t, const char *key);
+
+#endif /* GGPACK_INTERNAL_H */

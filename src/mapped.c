@@ -1,0 +1,51 @@
+/*
+ * mapped.c - read-only memory maps of the model and its external data files.
+ * MAP_PRIVATE with PROT_READ: nothing ggpack does can reach the input file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+int mapped_open(struct ggpack_ctx *ctx, const char *path, struct mapped_file *out)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ctx_fail(ctx, GGPACK_E_IO, "%s: cannot open: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		int e = errno;
+		close(fd);
+		return ctx_fail(ctx, GGPACK_E_IO, "%s: %s", path,
+				S_ISDIR(st.st_mode) ? "is a directory" :
+				!S_ISREG(st.st_mode) ? "is not a regular file" : strerror(e));
+	}
+	struct mapped_file m = { NULL, (size_t)st.st_size, st.st_dev, st.st_ino };
+	if ((uint64_t)st.st_size > SIZE_MAX) {
+		close(fd);
+		return ctx_fail(ctx, GGPACK_E_IO, "%s: too large to map", path);
+	}
+	if (m.size) {
+		void *p = mmap(NULL, m.size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (p == MAP_FAILED) {
+			int e = errno;
+			close(fd);
+			return ctx_fail(ctx, GGPACK_E_IO, "%s: cannot map: %s", path, strerror(e));
+		}
+		m.data = p;
+	}
+	close(fd);
+	*out = m;
+	return 0;
+}
+
+void mapped_close(struct mapped_file *m)
+{
+	if (m->data)
+		munmap((void *)(uintptr_t)m->data, m->size);
+	memset(m, 0, sizeof *m);
+}

@@ -1,0 +1,133 @@
+/*
+ * tensor.c - ONNX element types, and the elements of a tensor whatever its
+ * storage: raw_data, the typed fields, or external data. Decoding is
+ * explicit little-endian, as ONNX stores raw_data.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+
+static const struct dtype_row {
+	const char *name;
+	int bits;             /* 0 for strings */
+	const char *typed;    /* typed field that holds the elements */
+} dtypes[] = {
+	[1] = { "float32", 32, "float_data" },   [2] = { "uint8", 8, "int32_data" },
+	[3] = { "int8", 8, "int32_data" },       [4] = { "uint16", 16, "int32_data" },
+	[5] = { "int16", 16, "int32_data" },     [6] = { "int32", 32, "int32_data" },
+	[7] = { "int64", 64, "int64_data" },     [8] = { "string", 0, "string_data" },
+	[9] = { "bool", 8, "int32_data" },       [10] = { "float16", 16, "int32_data" },
+	[11] = { "float64", 64, "double_data" }, [12] = { "uint32", 32, "uint64_data" },
+	[13] = { "uint64", 64, "uint64_data" },  [14] = { "complex64", 64, "float_data" },
+	[15] = { "complex128", 128, "double_data" }, [16] = { "bfloat16", 16, "int32_data" },
+	[17] = { "float8e4m3fn", 8, "int32_data" }, [18] = { "float8e4m3fnuz", 8, "int32_data" },
+	[19] = { "float8e5m2", 8, "int32_data" }, [20] = { "float8e5m2fnuz", 8, "int32_data" },
+	[21] = { "uint4", 4, "int32_data" },     [22] = { "int4", 4, "int32_data" },
+	[23] = { "float4e2m1", 4, "int32_data" }, [24] = { "float8e8m0", 8, "int32_data" },
+};
+
+#define N_DTYPES (int32_t)(sizeof dtypes / sizeof dtypes[0])
+
+int tensor_dtype_bits(int32_t dtype)
+{
+	return dtype > 0 && dtype < N_DTYPES ? dtypes[dtype].bits : -1;
+}
+
+const char *tensor_typed_field_name(int32_t dtype)
+{
+	return dtype > 0 && dtype < N_DTYPES ? dtypes[dtype].typed : NULL;
+}
+
+const char *ggpack_dtype_name(int dtype)
+{
+	return dtype > 0 && dtype < N_DTYPES ? dtypes[dtype].name : NULL;
+}
+
+int ggpack_dtype_is_float(int dtype)
+{
+	return dtype == GGPACK_DTYPE_FLOAT || dtype == GGPACK_DTYPE_FLOAT16 ||
+	       dtype == GGPACK_DTYPE_BFLOAT16 || dtype == GGPACK_DTYPE_DOUBLE;
+}
+
+const char *ggpack_storage_name(enum ggpack_storage storage)
+{
+	switch (storage) {
+	case GGPACK_STORAGE_RAW: return "raw";
+	case GGPACK_STORAGE_TYPED: return "typed";
+	case GGPACK_STORAGE_EXTERNAL: return "external";
+	default: return "none";
+	}
+}
+
+/* IEEE half to double, exactly (subnormals, infinities and NaN included). */
+static double half_to_double(uint16_t h)
+{
+	int e = (h >> 10) & 0x1f, f = h & 0x3ff;
+	double v;
+	if (e == 0)
+		v = ldexp(f, -24);
+	else if (e == 31)
+		v = f ? NAN : INFINITY;
+	else
+		v = ldexp(f | 0x400, e - 25);
+	return (h & 0x8000) ? -v : v;
+}
+
+static double bf16_to_double(uint16_t b)
+{
+	uint32_t u = (uint32_t)b << 16;
+	float f;
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint32_t le32(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
+static uint64_t le64(const uint8_t *p) { return le32(p) | (uint64_t)le32(p + 4) << 32; }
+
+static double raw_element(int dtype, const uint8_t *p, size_t i)
+{
+	switch (dtype) {
+	case GGPACK_DTYPE_FLOAT: {
+		uint32_t u = le32(p + 4 * i);
+		float f;
+		memcpy(&f, &u, 4);
+		return f;
+	}
+	case GGPACK_DTYPE_DOUBLE: {
+		uint64_t u = le64(p + 8 * i);
+		double d;
+		memcpy(&d, &u, 8);
+		return d;
+	}
+	case GGPACK_DTYPE_FLOAT16: return half_to_double(le16(p + 2 * i));
+	default: return bf16_to_double(le16(p + 2 * i));
+	}
+}
+
+static double typed_element(const Onnx__TensorProto *t, size_t i)
+{
+	switch (t->data_type) {
+	case GGPACK_DTYPE_FLOAT: return t->float_data[i];
+	case GGPACK_DTYPE_DOUBLE: return t->double_data[i];
+	/* float16 and bfloat16 keep their bits in the low half of an int32 */
+	case GGPACK_DTYPE_FLOAT16: return half_to_double((uint16_t)t->int32_data[i]);
+	default: return bf16_to_double((uint16_t)t->int32_data[i]);
+	}
+}
+
+int ggpack_tensor_read_f64(struct ggpack_ctx *ctx, const struct ggpack_model *model, size_t i,
+			   double *dst, size_t n)
+{
+	if (i >= model->n_tensors)
+		return ctx_fail(ctx, GGPACK_E_USAGE, "%s: no tensor %zu", model->path, i);
+	const struct index_tensor *t = &model->tensors[i];
+	if (!ggpack_dtype_is_float(t->proto->data_type) || n != t->params)
+		return ctx_fail(ctx, GGPACK_E_USAGE, "%s: tensor '%s': not a floating tensor of %zu elements",
+				model->path, t->name, n);
+	for (size_t k = 0; k < n; k++)
+		dst[k] = t->storage == GGPACK_STORAGE_TYPED ? typed_element(t->proto, k)
+							    : raw_element(t->proto->data_type, t->data, k);
+	return 0;
+}
