@@ -208,6 +208,7 @@ struct ext_file {
 struct ggpack_model {
 	char *path;
 	struct mapped_file file;
+	bool borrowed;                   /* file.data belongs to the caller */
 	struct wire_scan scan;
 	uint8_t *skeleton;               /* the file without raw_data payloads */
 	Onnx__ModelProto *proto;         /* unpacked from the skeleton */
@@ -220,6 +221,11 @@ struct ggpack_model {
 	size_t n_ext;
 	size_t n_nodes;
 };
+
+/* Loads a model from bytes the caller keeps alive until ggpack_model_free
+ * (for the fuzzer); path names it in messages and anchors external data. */
+int model_load_buffer(struct ggpack_ctx *ctx, const char *path, const uint8_t *data, size_t size,
+		      struct ggpack_model **out);
 
 /* index.c: builds graphs, tensors and consumers from the scan and the
  * unpacked skeleton; checks every tensor. */

@@ -75,21 +75,23 @@ static int parse(struct ggpack_ctx *ctx, struct ggpack_model *m)
 	if (!m->proto->graph)
 		return ctx_fail(ctx, GGPACK_E_INVALID, "%s: %s", m->path,
 				guess ? guess : "a valid protobuf message, but not an ONNX model: it has no graph");
+	/* Both are required by every IR version; a file cut between two
+	 * top-level fields can parse without them. */
+	if (!m->proto->has_ir_version)
+		return ctx_fail(ctx, GGPACK_E_INVALID, "%s: not a valid ONNX model: no ir_version (truncated?)",
+				m->path);
+	if (!m->proto->n_opset_import && m->proto->ir_version >= 3)
+		return ctx_fail(ctx, GGPACK_E_INVALID, "%s: not a valid ONNX model: no opset_import (truncated?)",
+				m->path);
 	return 0;
 }
 
-int ggpack_model_load(struct ggpack_ctx *ctx, const char *path, struct ggpack_model **out)
+/* Loads from the bytes in m->file (mapped, or borrowed by model_load_buffer). */
+static int load(struct ggpack_ctx *ctx, struct ggpack_model *m, struct ggpack_model **out)
 {
-	struct ggpack_model *m = calloc(1, sizeof *m);
-	if (ctx)
-		ctx->message[0] = 0;
-	if (!m || !(m->path = strdup(path))) {
-		free(m);
-		return ctx_fail(ctx, GGPACK_E_NOMEM, "%s: out of memory", path);
-	}
-	int rc = mapped_open(ctx, path, &m->file);
-	if (!rc && !m->file.size)
-		rc = ctx_fail(ctx, GGPACK_E_INVALID, "%s: empty file, not an ONNX model", path);
+	int rc = 0;
+	if (!m->file.size)
+		rc = ctx_fail(ctx, GGPACK_E_INVALID, "%s: empty file, not an ONNX model", m->path);
 	if (!rc)
 		rc = parse(ctx, m);
 	if (!rc)
@@ -104,6 +106,43 @@ int ggpack_model_load(struct ggpack_ctx *ctx, const char *path, struct ggpack_mo
 	return 0;
 }
 
+static struct ggpack_model *model_new(struct ggpack_ctx *ctx, const char *path)
+{
+	struct ggpack_model *m = calloc(1, sizeof *m);
+	if (ctx)
+		ctx->message[0] = 0;
+	if (!m || !(m->path = strdup(path))) {
+		free(m);
+		ctx_fail(ctx, GGPACK_E_NOMEM, "%s: out of memory", path);
+		return NULL;
+	}
+	return m;
+}
+
+int ggpack_model_load(struct ggpack_ctx *ctx, const char *path, struct ggpack_model **out)
+{
+	struct ggpack_model *m = model_new(ctx, path);
+	if (!m)
+		return GGPACK_E_NOMEM;
+	int rc = mapped_open(ctx, path, &m->file);
+	if (rc) {
+		ggpack_model_free(m);
+		return rc;
+	}
+	return load(ctx, m, out);
+}
+
+int model_load_buffer(struct ggpack_ctx *ctx, const char *path, const uint8_t *data, size_t size,
+		      struct ggpack_model **out)
+{
+	struct ggpack_model *m = model_new(ctx, path);
+	if (!m)
+		return GGPACK_E_NOMEM;
+	m->file = (struct mapped_file){ .data = data, .size = size };
+	m->borrowed = true;
+	return load(ctx, m, out);
+}
+
 void ggpack_model_free(struct ggpack_model *m)
 {
 	if (!m)
@@ -114,7 +153,8 @@ void ggpack_model_free(struct ggpack_model *m)
 		protobuf_c_message_free_unpacked(&m->proto->base, NULL);
 	free(m->skeleton);
 	wire_scan_free(&m->scan);
-	mapped_close(&m->file);
+	if (!m->borrowed)
+		mapped_close(&m->file);
 	free(m->path);
 	free(m);
 }
