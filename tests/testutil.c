@@ -143,10 +143,12 @@ Onnx__ModelProto *tu_model(Onnx__TensorProto **inits, size_t n_inits, Onnx__Node
 	g->name = strdup("g");
 	g->n_initializer = n_inits;
 	g->initializer = malloc((n_inits + 1) * sizeof *g->initializer);
-	memcpy(g->initializer, inits, n_inits * sizeof *inits);
+	if (n_inits) /* memcpy from NULL is undefined even for 0 bytes */
+		memcpy(g->initializer, inits, n_inits * sizeof *inits);
 	g->n_node = n_nodes;
 	g->node = malloc((n_nodes + 1) * sizeof *g->node);
-	memcpy(g->node, nodes, n_nodes * sizeof *nodes);
+	if (n_nodes)
+		memcpy(g->node, nodes, n_nodes * sizeof *nodes);
 	g->n_input = g->n_output = 1;
 	g->input = malloc(sizeof *g->input);
 	g->input[0] = value_info("x");
