@@ -247,6 +247,17 @@ static int open_temp(struct ggpack_ctx *ctx, const char *path, char **tmp)
 	return fd;
 }
 
+/* Frees the sink and reports how writing to path ended. */
+static int sink_finish(struct ggpack_ctx *ctx, struct splice_sink *sink, int rc, const char *path)
+{
+	if (rc == GGPACK_E_IO)
+		rc = ctx_fail(ctx, rc, "%s: write failed: %s", path, strerror(sink->err));
+	else if (rc)
+		rc = ctx_fail(ctx, rc, "%s: %s", path, ggpack_strerror(rc));
+	splice_sink_free(sink);
+	return rc;
+}
+
 static int write_data_file(struct ggpack_ctx *ctx, const struct save_plan *p, int fd,
 			   const char *path)
 {
@@ -262,12 +273,7 @@ static int write_data_file(struct ggpack_ctx *ctx, const struct save_plan *p, in
 	}
 	if (!rc)
 		rc = splice_sink_flush(&sink);
-	if (rc == GGPACK_E_IO)
-		rc = ctx_fail(ctx, rc, "%s: write failed: %s", path, strerror(sink.err));
-	else if (rc)
-		rc = ctx_fail(ctx, rc, "%s: %s", path, ggpack_strerror(rc));
-	splice_sink_free(&sink);
-	return rc;
+	return sink_finish(ctx, &sink, rc, path);
 }
 
 static int write_model_file(struct ggpack_ctx *ctx, const struct ggpack_model *m,
@@ -276,12 +282,7 @@ static int write_model_file(struct ggpack_ctx *ctx, const struct ggpack_model *m
 	struct splice_sink sink;
 	splice_sink_init_fd(&sink, fd);
 	int rc = splice_write(&m->scan, m->file.data, m->file.size, p->edits, p->n_edits, &sink);
-	if (rc == GGPACK_E_IO)
-		rc = ctx_fail(ctx, rc, "%s: write failed: %s", path, strerror(sink.err));
-	else if (rc)
-		rc = ctx_fail(ctx, rc, "%s: %s", path, ggpack_strerror(rc));
-	splice_sink_free(&sink);
-	return rc;
+	return sink_finish(ctx, &sink, rc, path);
 }
 
 static char *data_path_for(const char *path)
