@@ -238,6 +238,170 @@ GGPACK_EXPORT int ggpack_tensor_read_f64(struct ggpack_ctx *ctx,
 					 const struct ggpack_model *model, size_t i,
 					 double *dst, size_t n);
 
+
+/* ==== The GG toolkit (ALGORITHMS.md, RF8.md) ============================ */
+
+/** Shapes of the rho table: 0.10, 0.11, ..., 2.99. */
+#define GGPACK_GG_TABLE_SIZE 290
+
+/**
+ * rho(nu) = Gamma(1/nu) Gamma(3/nu) / Gamma(2/nu)^2 of table entry i
+ * (< GGPACK_GG_TABLE_SIZE), whose shape is 0.10 + 0.01 i. Computed once
+ * with lgamma. Returns NaN for a bad index.
+ */
+GGPACK_EXPORT double ggpack_gg_rho(size_t i);
+
+/** Raw moments of a set of values, to fit one GG over one or many buffers. */
+struct ggpack_gg_sums {
+	double n, sum, sum_abs, sum_sq;
+};
+
+/** Adds n float32 values to s (sums in double; a fixed order, so deterministic). */
+GGPACK_EXPORT void ggpack_gg_sums_add_f32(struct ggpack_gg_sums *s, const float *x, size_t n);
+/** Adds n float64 values to s. */
+GGPACK_EXPORT void ggpack_gg_sums_add_f64(struct ggpack_gg_sums *s, const double *x, size_t n);
+
+/** A fitted generalized Gaussian. */
+struct ggpack_gg {
+	double shape;        /**< nu-hat: the table shape whose rho is nearest */
+	double shape_interp; /**< nu interpolated between table entries (report only) */
+	double rho;          /**< rho-hat = n sum(x^2) / sum(|x|)^2 */
+	double std;          /**< sqrt(sum(x^2)/n), uncentred */
+	double scale;        /**< beta = sqrt(Gamma(1/nu)/Gamma(3/nu)) std */
+	double mean;         /**< mu */
+	double n;
+};
+
+/**
+ * Fits a GG to the sums: nu-hat by the nearest rho of the table (no
+ * interpolation; rho above rho(0.10) gives 0.10, below rho(2.99) gives
+ * 2.99), then std, beta, mu. Returns GGPACK_E_USAGE when there are no
+ * values or all are zero (rho undefined); *out is untouched then.
+ */
+GGPACK_EXPORT int ggpack_gg_fit(const struct ggpack_gg_sums *s, struct ggpack_gg *out);
+
+/** RF8 rounding rules (RF8.md). */
+enum ggpack_rounding {
+	GGPACK_ROUND_NEAREST = 0, /**< nearest value of the window, ties to the even code */
+	GGPACK_ROUND_PAPER,       /**< the paper's two-step nearest-in-log2 rule */
+};
+
+/** The magnitude of code k (0..126) for exponent E, as a double; NaN for 127. */
+GGPACK_EXPORT double ggpack_rf8_decode(uint8_t code, int E);
+
+/**
+ * Encodes n values of dtype (float32, float16 or bfloat16 as their 16-bit
+ * patterns, float64; host byte order) into n codes and the tensor's E.
+ * `floor`: magnitudes below it become 0 before encoding (0 for none).
+ * Errors: GGPACK_E_INVALID for NaN or Inf (the message names `name` and the
+ * element index), GGPACK_E_USAGE for another dtype. codes and *E are
+ * written only on success.
+ */
+GGPACK_EXPORT int ggpack_rf8_encode(struct ggpack_ctx *ctx, const char *name, int dtype,
+				    const void *values, size_t n, enum ggpack_rounding rounding,
+				    double floor, uint8_t *codes, int *E);
+
+/**
+ * Writes the 256-entry table of decoded values for E in dtype (float32,
+ * float16 and bfloat16 as 16-bit patterns, float64) to table; code 127 and
+ * its negative decode to 0 there (an encoder never writes them).
+ * Returns GGPACK_E_USAGE for another dtype.
+ */
+GGPACK_EXPORT int ggpack_rf8_table(int E, int dtype, void *table);
+
+/** Bit-rate measures in bits per symbol (ALGORITHMS.md). */
+struct ggpack_bits {
+	double entropy;    /**< order-0 entropy of the histogram */
+	double exp_golomb; /**< order-0 Exp-Golomb of the rank of each symbol */
+	double huffman;    /**< mean length of an optimal Huffman code (1 for one symbol) */
+	double fixed;      /**< ceil(log2(distinct symbols)), at least 1 */
+	double zstd;       /**< 8 x zstd size / n for RF8 codes; NaN for grid levels */
+};
+
+/** A histogram of symbols (RF8 codes or grid levels). */
+struct ggpack_hist;
+
+/** Histogram of n RF8 codes. Errors: GGPACK_E_NOMEM. */
+GGPACK_EXPORT int ggpack_hist_from_codes(const uint8_t *codes, size_t n, struct ggpack_hist **out);
+/** Histogram of the grid levels rint(x / 2^-grid) of n float32 values. */
+GGPACK_EXPORT int ggpack_hist_from_grid_f32(const float *x, size_t n, int grid, struct ggpack_hist **out);
+/** Histogram given directly: k distinct symbols and their counts (tests, tools). */
+GGPACK_EXPORT int ggpack_hist_from_counts(const int64_t *symbols, const uint64_t *counts, size_t k,
+					  struct ggpack_hist **out);
+/** Frees a histogram; NULL is a no-op. */
+GGPACK_EXPORT void ggpack_hist_free(struct ggpack_hist *h);
+/** Number of distinct symbols. */
+GGPACK_EXPORT size_t ggpack_hist_distinct(const struct ggpack_hist *h);
+/** Entropy, Exp-Golomb, Huffman and fixed of h (zstd is NaN). GGPACK_E_NOMEM possible. */
+GGPACK_EXPORT int ggpack_hist_bits(const struct ggpack_hist *h, struct ggpack_bits *out);
+
+/**
+ * 8 x (size of n codes compressed by zstd at level, one frame) / n.
+ * Errors: GGPACK_E_NOMEM, GGPACK_E_INTERNAL (zstd failed; message says why).
+ */
+GGPACK_EXPORT int ggpack_zstd_bits(struct ggpack_ctx *ctx, const uint8_t *codes, size_t n,
+				   int level, double *bits);
+
+/** Error of a replacement w' of w (DESIGN.md). */
+struct ggpack_error_sums {
+	double sum_sq;     /**< sum w^2 */
+	double err_sq;     /**< sum (w - w')^2 */
+	double max_abs;    /**< max |w - w'| */
+};
+
+/** Adds n pairs to e. */
+GGPACK_EXPORT void ggpack_error_add_f32(struct ggpack_error_sums *e, const float *w,
+					const float *w2, size_t n);
+/** 10 log10(sum w^2 / sum (w-w')^2); +INFINITY when exact. */
+GGPACK_EXPORT double ggpack_error_snr_db(const struct ggpack_error_sums *e);
+/** sqrt(sum (w-w')^2 / sum w^2); 0 when w is all zero and exact. */
+GGPACK_EXPORT double ggpack_error_rel_rmse(const struct ggpack_error_sums *e);
+
+/** DeepShape parameters; ggpack_deepshape_defaults() gives the paper's. */
+struct ggpack_deepshape_params {
+	int grid;            /**< step 2^-grid (13) */
+	uint64_t min_count;  /**< P: the first positive level seen at most this often (1000) */
+	double shape_scale;  /**< nu' = shape_scale nu-hat (0.8) */
+	double std_scale;    /**< beta' = std_scale beta (0.6) */
+};
+
+GGPACK_EXPORT void ggpack_deepshape_defaults(struct ggpack_deepshape_params *p);
+
+/** What DeepShape did. */
+struct ggpack_deepshape_result {
+	int grid;
+	uint64_t min_count;
+	int64_t P;                /**< range, in levels, around mu_q */
+	int64_t mu_q;             /**< trunc(mu / delta) */
+	struct ggpack_gg before;  /**< fit over |p| <= P delta */
+	double shape_after;       /**< nu' */
+	double scale_after;       /**< beta' delta */
+	uint64_t n, in_range, reassigned; /**< elements; in [mu_q-P, mu_q+P]; given a level from the target */
+};
+
+/**
+ * DeepShape, scope model (ALGORITHMS.md): all n_parts buffers taken as one
+ * vector in the order given; every value is replaced in place by its new
+ * grid value q delta. Deterministic: the order of equal values is their
+ * position, whatever the input. Errors: GGPACK_E_INVALID for NaN or Inf,
+ * GGPACK_E_USAGE for bad parameters, GGPACK_E_NOMEM.
+ */
+GGPACK_EXPORT int ggpack_deepshape(struct ggpack_ctx *ctx, float *const *parts,
+				   const size_t *lens, size_t n_parts,
+				   const struct ggpack_deepshape_params *params,
+				   struct ggpack_deepshape_result *result);
+
+/**
+ * DeepShape, scope tensor: the same steps on one tensor, with the grid and
+ * min_count chosen from the tensor itself (docs/deepshape-tensor-scope.md):
+ * rms spans R = clamp(sqrt(n)/2, 16, 128) levels, so g = round(log2(R/rms)),
+ * and min_count = floor(n / (64 R)). shape_scale and std_scale come from
+ * params (grid and min_count there are ignored).
+ */
+GGPACK_EXPORT int ggpack_deepshape_tensor(struct ggpack_ctx *ctx, float *values, size_t n,
+					  const struct ggpack_deepshape_params *params,
+					  struct ggpack_deepshape_result *result);
+
 #ifdef __cplusplus
 }
 #endif

@@ -163,6 +163,12 @@ void strmap_free(struct strmap *m);
 int tensor_dtype_bits(int32_t dtype);
 /* The TensorProto typed field that holds dtype's elements, or NULL. */
 const char *tensor_typed_field_name(int32_t dtype);
+/* Exact widening of the 16-bit float formats. */
+float tensor_f16_to_f32(uint16_t h);
+float tensor_bf16_to_f32(uint16_t b);
+/* Narrowing, to nearest with ties to even (infinity past the range). */
+uint16_t tensor_f16_from_f64(double v);
+uint16_t tensor_bf16_from_f64(double v);
 
 /* ---- model.c, index.c: the loaded model ---------------------------------- */
 

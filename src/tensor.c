@@ -76,10 +76,50 @@ static double half_to_double(uint16_t h)
 
 static double bf16_to_double(uint16_t b)
 {
+	return tensor_bf16_to_f32(b);
+}
+
+float tensor_f16_to_f32(uint16_t h)
+{
+	return (float)half_to_double(h); /* every half is a float */
+}
+
+float tensor_bf16_to_f32(uint16_t b)
+{
 	uint32_t u = (uint32_t)b << 16;
 	float f;
 	memcpy(&f, &u, 4);
 	return f;
+}
+
+/* double to half, to nearest with ties to even; infinity past 65504. */
+uint16_t tensor_f16_from_f64(double v)
+{
+	uint16_t sign = signbit(v) ? 0x8000 : 0;
+	double a = fabs(v);
+	if (isnan(a))
+		return 0x7e00;
+	if (a >= 65520.0) /* rounds past the largest half, 65504 */
+		return sign | 0x7c00;
+	if (a < ldexp(1, -14)) /* subnormal: units of 2^-24 */
+		return sign | (uint16_t)nearbyint(a * 16777216.0);
+	int ex;
+	double m = frexp(a, &ex); /* a = m 2^ex, m in [0.5, 1) */
+	double f = nearbyint(m * 2048.0);  /* 11 significant bits */
+	if (f == 2048.0)
+		f = 1024.0, ex++;
+	return sign | (uint16_t)((ex + 14) << 10 | ((uint16_t)f & 0x3ff));
+}
+
+uint16_t tensor_bf16_from_f64(double v)
+{
+	float f = (float)v;
+	uint32_t u;
+	memcpy(&u, &f, 4);
+	if ((u & 0x7fffffff) > 0x7f800000)
+		return (uint16_t)(u >> 16 | 0x40);
+	u += 0x7fff + ((u >> 16) & 1); /* ties to even */
+	return (uint16_t)(u >> 16);
 }
 
 static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
