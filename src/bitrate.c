@@ -1,0 +1,290 @@
+/*
+ * bitrate.c - bits per parameter of a symbol stream (ALGORITHMS.md): the
+ * histogram of RF8 codes or grid levels, and from it the order-0 entropy,
+ * Exp-Golomb of the rank, optimal Huffman and fixed-length costs; zstd on
+ * the code bytes themselves.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "internal.h"
+
+struct ggpack_hist {
+	size_t k;           /* distinct symbols, ascending */
+	int64_t *symbols;
+	uint64_t *counts;   /* all > 0 */
+	uint64_t total;
+};
+
+static struct ggpack_hist *hist_alloc(size_t k)
+{
+	struct ggpack_hist *h = calloc(1, sizeof *h);
+	if (!h)
+		return NULL;
+	h->symbols = malloc((k ? k : 1) * sizeof *h->symbols);
+	h->counts = malloc((k ? k : 1) * sizeof *h->counts);
+	if (!h->symbols || !h->counts) {
+		ggpack_hist_free(h);
+		return NULL;
+	}
+	return h;
+}
+
+void ggpack_hist_free(struct ggpack_hist *h)
+{
+	if (!h)
+		return;
+	free(h->symbols);
+	free(h->counts);
+	free(h);
+}
+
+size_t ggpack_hist_distinct(const struct ggpack_hist *h)
+{
+	return h->k;
+}
+
+/* The non-zero bins of a dense histogram whose bin 0 is symbol `base`. */
+static int hist_from_dense(const uint64_t *bins, size_t n_bins, int64_t base, struct ggpack_hist **out)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n_bins; i++)
+		k += bins[i] != 0;
+	struct ggpack_hist *h = hist_alloc(k);
+	if (!h)
+		return GGPACK_E_NOMEM;
+	for (size_t i = 0; i < n_bins; i++)
+		if (bins[i]) {
+			h->symbols[h->k] = base + (int64_t)i;
+			h->counts[h->k++] = bins[i];
+			h->total += bins[i];
+		}
+	*out = h;
+	return 0;
+}
+
+int ggpack_hist_from_codes(const uint8_t *codes, size_t n, struct ggpack_hist **out)
+{
+	/* four sub-histograms: consecutive equal bytes do not wait on one counter */
+	uint64_t sub[4][256] = { { 0 } }, bins[256];
+	size_t i = 0;
+	for (; i + 4 <= n; i += 4) {
+		sub[0][codes[i]]++;
+		sub[1][codes[i + 1]]++;
+		sub[2][codes[i + 2]]++;
+		sub[3][codes[i + 3]]++;
+	}
+	for (; i < n; i++)
+		sub[0][codes[i]]++;
+	for (int b = 0; b < 256; b++)
+		bins[b] = sub[0][b] + sub[1][b] + sub[2][b] + sub[3][b];
+	return hist_from_dense(bins, 256, 0, out);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Levels too spread out for a dense array: sort them and count runs. */
+static int hist_by_sorting(const float *x, size_t n, float scale, struct ggpack_hist **out)
+{
+	int64_t *q = malloc((n ? n : 1) * sizeof *q);
+	if (!q)
+		return GGPACK_E_NOMEM;
+	for (size_t i = 0; i < n; i++)
+		q[i] = (int64_t)rintf(x[i] * scale);
+	qsort(q, n, sizeof *q, cmp_i64);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += !i || q[i] != q[i - 1];
+	struct ggpack_hist *h = hist_alloc(k);
+	if (!h) {
+		free(q);
+		return GGPACK_E_NOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!i || q[i] != q[i - 1]) {
+			h->symbols[h->k] = q[i];
+			h->counts[h->k++] = 0;
+		}
+		h->counts[h->k - 1]++;
+	}
+	h->total = n;
+	free(q);
+	*out = h;
+	return 0;
+}
+
+#define DENSE_MAX_BINS (1u << 24)
+
+int ggpack_hist_from_grid_f32(const float *x, size_t n, int grid, struct ggpack_hist **out)
+{
+	float lo = 0, hi = 0, scale = ldexpf(1.0f, grid);
+	for (size_t i = 0; i < n; i++) {
+		lo = x[i] < lo ? x[i] : lo;
+		hi = x[i] > hi ? x[i] : hi;
+		if (!isfinite(x[i]))
+			return GGPACK_E_INVALID;
+	}
+	double qlo = rint((double)lo * scale), qhi = rint((double)hi * scale);
+	if (qhi - qlo >= DENSE_MAX_BINS)
+		return hist_by_sorting(x, n, scale, out);
+	size_t n_bins = (size_t)(qhi - qlo) + 1;
+	uint64_t *bins = calloc(n_bins, sizeof *bins);
+	if (!bins)
+		return GGPACK_E_NOMEM;
+	int64_t base = (int64_t)qlo;
+	for (size_t i = 0; i < n; i++)
+		bins[(int64_t)rintf(x[i] * scale) - base]++;
+	int rc = hist_from_dense(bins, n_bins, base, out);
+	free(bins);
+	return rc;
+}
+
+int ggpack_hist_from_counts(const int64_t *symbols, const uint64_t *counts, size_t k,
+			    struct ggpack_hist **out)
+{
+	struct ggpack_hist *h = hist_alloc(k);
+	if (!h)
+		return GGPACK_E_NOMEM;
+	for (size_t i = 0; i < k; i++) {
+		if (!counts[i])
+			continue;
+		h->symbols[h->k] = symbols[i];
+		h->counts[h->k++] = counts[i];
+		h->total += counts[i];
+	}
+	*out = h;
+	return 0;
+}
+
+/* ---- measures ------------------------------------------------------------ */
+
+struct ranked {
+	uint64_t count;
+	int64_t symbol;
+};
+
+static int cmp_rank(const void *a, const void *b)
+{
+	const struct ranked *x = a, *y = b;
+	if (x->count != y->count)
+		return x->count > y->count ? -1 : 1; /* descending count */
+	return (x->symbol > y->symbol) - (x->symbol < y->symbol); /* then ascending symbol */
+}
+
+static double exp_golomb_bits(const struct ranked *r, size_t k, uint64_t total)
+{
+	double bits = 0;
+	for (size_t i = 0; i < k; i++) /* rank i costs 2 floor(log2(i + 1)) + 1 */
+		bits += (double)r[i].count * (2 * (63 - __builtin_clzll((uint64_t)i + 1)) + 1);
+	return bits / (double)total;
+}
+
+/* Mean code length of an optimal Huffman code: merging the two lightest
+ * weights of two sorted queues adds their sum to the total length. The
+ * counts come in descending order; the leaves queue reads them backwards. */
+static double huffman_bits(const struct ranked *r, size_t k, uint64_t total, uint64_t *merged)
+{
+	if (k == 1)
+		return 1.0;
+	size_t leaf = k, head = 0, tail = 0; /* leaves r[leaf-1] ... r[0]; merged[head..tail) */
+	double bits = 0;
+	for (size_t step = 0; step + 1 < k; step++) {
+		uint64_t pick[2];
+		for (int t = 0; t < 2; t++) {
+			if (leaf && (head == tail || r[leaf - 1].count <= merged[head]))
+				pick[t] = r[--leaf].count;
+			else
+				pick[t] = merged[head++];
+		}
+		merged[tail++] = pick[0] + pick[1];
+		bits += (double)(pick[0] + pick[1]);
+	}
+	return bits / (double)total;
+}
+
+int ggpack_hist_bits(const struct ggpack_hist *h, struct ggpack_bits *out)
+{
+	struct ggpack_bits b = { 0, 0, 0, 0, NAN };
+	if (!h->k) {
+		*out = b;
+		return 0;
+	}
+	struct ranked *r = malloc(h->k * sizeof *r);
+	uint64_t *merged = malloc(h->k * sizeof *merged);
+	if (!r || !merged) {
+		free(r);
+		free(merged);
+		return GGPACK_E_NOMEM;
+	}
+	for (size_t i = 0; i < h->k; i++) {
+		double p = (double)h->counts[i] / (double)h->total;
+		b.entropy -= p * log2(p);
+		r[i] = (struct ranked){ h->counts[i], h->symbols[i] };
+	}
+	qsort(r, h->k, sizeof *r, cmp_rank);
+	b.exp_golomb = exp_golomb_bits(r, h->k, h->total);
+	b.huffman = huffman_bits(r, h->k, h->total, merged);
+	b.fixed = h->k > 1 ? ceil(log2((double)h->k)) : 1;
+	if (b.entropy < 0) /* -0 for one symbol */
+		b.entropy = 0;
+	free(r);
+	free(merged);
+	*out = b;
+	return 0;
+}
+
+int ggpack_zstd_bits(struct ggpack_ctx *ctx, const uint8_t *codes, size_t n, int level, double *bits)
+{
+	/* streamed through a small buffer: the compressed bytes are counted,
+	 * not kept; the pledged size makes it one frame, as one call would */
+	ZSTD_CCtx *z = ZSTD_createCCtx();
+	uint8_t buf[1 << 16];
+	size_t total = 0, rc;
+	if (!z)
+		return ctx_fail(ctx, GGPACK_E_NOMEM, "zstd: out of memory");
+	ZSTD_CCtx_setParameter(z, ZSTD_c_compressionLevel, level);
+	ZSTD_CCtx_setPledgedSrcSize(z, n);
+	ZSTD_inBuffer in = { codes, n, 0 };
+	do {
+		ZSTD_outBuffer o = { buf, sizeof buf, 0 };
+		rc = ZSTD_compressStream2(z, &o, &in, ZSTD_e_end);
+		total += o.pos;
+	} while (!ZSTD_isError(rc) && rc != 0);
+	ZSTD_freeCCtx(z);
+	if (ZSTD_isError(rc))
+		return ctx_fail(ctx, GGPACK_E_INTERNAL, "zstd: %s", ZSTD_getErrorName(rc));
+	*bits = n ? 8.0 * (double)total / (double)n : 0;
+	return 0;
+}
+
+/* ---- error of a replacement -------------------------------------------------- */
+
+void ggpack_error_add_f32(struct ggpack_error_sums *e, const float *w, const float *w2, size_t n)
+{
+	double s = 0, d = 0, m = e->max_abs;
+	for (size_t i = 0; i < n; i++) {
+		double a = w[i], diff = a - (double)w2[i];
+		s += a * a;
+		d += diff * diff;
+		m = fabs(diff) > m ? fabs(diff) : m;
+	}
+	e->sum_sq += s;
+	e->err_sq += d;
+	e->max_abs = m;
+}
+
+double ggpack_error_snr_db(const struct ggpack_error_sums *e)
+{
+	return e->err_sq > 0 ? 10 * log10(e->sum_sq / e->err_sq) : INFINITY;
+}
+
+double ggpack_error_rel_rmse(const struct ggpack_error_sums *e)
+{
+	return e->sum_sq > 0 ? sqrt(e->err_sq / e->sum_sq) : (e->err_sq > 0 ? INFINITY : 0);
+}
