@@ -11,13 +11,6 @@
 
 #include "internal.h"
 
-struct ggpack_hist {
-	size_t k;           /* distinct symbols, ascending */
-	int64_t *symbols;
-	uint64_t *counts;   /* all > 0 */
-	uint64_t total;
-};
-
 static struct ggpack_hist *hist_alloc(size_t k)
 {
 	struct ggpack_hist *h = calloc(1, sizeof *h);
@@ -90,13 +83,15 @@ static int cmp_i64(const void *a, const void *b)
 }
 
 /* Levels too spread out for a dense array: sort them and count runs. */
-static int hist_by_sorting(const float *x, size_t n, float scale, struct ggpack_hist **out)
+static int hist_by_sorting(float *const *parts, const size_t *lens, size_t n_parts, size_t n,
+			   float scale, struct ggpack_hist **out)
 {
 	int64_t *q = malloc((n ? n : 1) * sizeof *q);
 	if (!q)
 		return GGPACK_E_NOMEM;
-	for (size_t i = 0; i < n; i++)
-		q[i] = (int64_t)rintf(x[i] * scale);
+	for (size_t p = 0, i = 0; p < n_parts; p++)
+		for (size_t j = 0; j < lens[p]; j++)
+			q[i++] = (int64_t)rintf(parts[p][j] * scale);
 	qsort(q, n, sizeof *q, cmp_i64);
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
@@ -121,28 +116,43 @@ static int hist_by_sorting(const float *x, size_t n, float scale, struct ggpack_
 
 #define DENSE_MAX_BINS (1u << 24)
 
-int ggpack_hist_from_grid_f32(const float *x, size_t n, int grid, struct ggpack_hist **out)
+int hist_grid_parts(float *const *parts, const size_t *lens, size_t n_parts, int grid,
+		    struct ggpack_hist **out)
 {
 	float lo = 0, hi = 0, scale = ldexpf(1.0f, grid);
-	for (size_t i = 0; i < n; i++) {
-		lo = x[i] < lo ? x[i] : lo;
-		hi = x[i] > hi ? x[i] : hi;
-		if (!isfinite(x[i]))
+	size_t n = 0;
+	for (size_t p = 0; p < n_parts; p++) {
+		const float *x = parts[p];
+		bool finite = true;
+		for (size_t i = 0; i < lens[p]; i++) {
+			lo = x[i] < lo ? x[i] : lo;
+			hi = x[i] > hi ? x[i] : hi;
+			finite &= isfinite(x[i]) != 0;
+		}
+		if (!finite)
 			return GGPACK_E_INVALID;
+		n += lens[p];
 	}
 	double qlo = rint((double)lo * scale), qhi = rint((double)hi * scale);
 	if (qhi - qlo >= DENSE_MAX_BINS)
-		return hist_by_sorting(x, n, scale, out);
+		return hist_by_sorting(parts, lens, n_parts, n, scale, out);
 	size_t n_bins = (size_t)(qhi - qlo) + 1;
 	uint64_t *bins = calloc(n_bins, sizeof *bins);
 	if (!bins)
 		return GGPACK_E_NOMEM;
 	int64_t base = (int64_t)qlo;
-	for (size_t i = 0; i < n; i++)
-		bins[(int64_t)rintf(x[i] * scale) - base]++;
+	for (size_t p = 0; p < n_parts; p++)
+		for (size_t i = 0; i < lens[p]; i++)
+			bins[(int64_t)rintf(parts[p][i] * scale) - base]++;
 	int rc = hist_from_dense(bins, n_bins, base, out);
 	free(bins);
 	return rc;
+}
+
+int ggpack_hist_from_grid_f32(const float *x, size_t n, int grid, struct ggpack_hist **out)
+{
+	float *part = (float *)(uintptr_t)x; /* read only */
+	return hist_grid_parts(&part, &n, 1, grid, out);
 }
 
 int ggpack_hist_from_counts(const int64_t *symbols, const uint64_t *counts, size_t k,

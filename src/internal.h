@@ -170,6 +170,20 @@ float tensor_bf16_to_f32(uint16_t b);
 uint16_t tensor_f16_from_f64(double v);
 uint16_t tensor_bf16_from_f64(double v);
 
+/* ---- bitrate.c -------------------------------------------------------- */
+
+struct ggpack_hist {
+	size_t k;           /* distinct symbols, ascending */
+	int64_t *symbols;
+	uint64_t *counts;   /* all > 0 */
+	uint64_t total;
+};
+
+/* Histogram of the grid levels rint(x 2^grid) of several buffers taken as
+ * one. GGPACK_E_INVALID when a value is not finite. */
+int hist_grid_parts(float *const *parts, const size_t *lens, size_t n_parts, int grid,
+		    struct ggpack_hist **out);
+
 /* ---- model.c, index.c: the loaded model ---------------------------------- */
 
 struct index_graph {

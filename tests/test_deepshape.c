@@ -1,0 +1,221 @@
+/*
+ * test_deepshape.c - DeepShape against expected values computed by an
+ * independent reference of the spec (tests/ref/deepshape_ref.py), against a
+ * literal full-sort implementation written here on vectors full of ties,
+ * and the tensor-scope rule on GG samples of many sizes.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+START_TEST(model_scope_gives_the_reference_result_exactly)
+{
+	/* deepshape_ref.py 0 1 0.8 0.6 <x>: P 2, mu_q 0, nu 1.4, nu' 1.12 */
+	float x[] = { 0.2f, -0.3f, 0.1f, 0.0f, 1.2f, -1.1f, 0.9f, -0.8f, 2.0f, -2.0f,
+		      0.4f, 5.0f, 0.3f, -0.1f, 0.05f, 0.7f, -0.6f, 1.4f, -1.6f, 0.25f };
+	const float want[] = { 0, 0, 0, 0, 1, 0, 1, 0, 2, -1, 0, 5, 0, 0, 0, 0, 0, 1, -1, 0 };
+	struct ggpack_deepshape_params p = { 0, 1, 0.8, 0.6 };
+	struct ggpack_deepshape_result r;
+	float *part = x;
+	size_t n = 20;
+	ck_assert_int_eq(ggpack_deepshape(NULL, &part, &n, 1, &p, &r), 0);
+	for (int i = 0; i < 20; i++)
+		ck_assert_msg(x[i] == want[i], "x[%d] = %g, want %g", i, x[i], want[i]);
+	ck_assert_int_eq(r.P, 2);
+	ck_assert_int_eq(r.mu_q, 0);
+	ck_assert_double_eq(r.before.shape, 1.4);
+	ck_assert_double_eq_tol(r.shape_after, 1.12, 1e-12);
+	ck_assert_uint_eq(r.in_range, 19);
+	/* counts floor(19 w(L) / sum w): 2, 13, 2; the two ranks left over (1.4 and
+	 * 2.0) keep their levels */
+	ck_assert_uint_eq(r.reassigned, 17);
+}
+END_TEST
+
+/* ---- the spec, literally: full sort by (value, position) ---------------- */
+
+static const float *ref_x;
+static int cmp_value_then_position(const void *a, const void *b)
+{
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+	if (ref_x[i] != ref_x[j])
+		return ref_x[i] < ref_x[j] ? -1 : 1;
+	return (i > j) - (i < j);
+}
+
+static void reference(float *x, size_t n, const struct ggpack_deepshape_params *p)
+{
+	double d = ldexp(1, -p->grid);
+	int64_t *q = malloc(n * sizeof *q), P = INT64_MIN, qmax = INT64_MIN;
+	for (size_t i = 0; i < n; i++)
+		q[i] = (int64_t)rint(x[i] / d), qmax = q[i] > qmax ? q[i] : qmax;
+	for (size_t i = 0; i < n; i++) { /* smallest positive level seen <= min_count times */
+		size_t c = 0;
+		for (size_t j = 0; j < n; j++)
+			c += q[j] == q[i];
+		if (q[i] > 0 && c <= p->min_count && (P == INT64_MIN || q[i] < P))
+			P = q[i];
+	}
+	if (P == INT64_MIN)
+		P = qmax;
+	struct ggpack_gg_sums s = { 0 };
+	for (size_t i = 0; i < n; i++)
+		if (fabs((double)x[i]) <= (double)P * d) {
+			double v = x[i];
+			ggpack_gg_sums_add_f64(&s, &v, 1);
+		}
+	struct ggpack_gg g;
+	ck_assert_int_eq(ggpack_gg_fit(&s, &g), 0);
+	int64_t mq = (int64_t)trunc(g.mean / d);
+	double nu = p->shape_scale * g.shape, b = p->std_scale * g.scale / d, sum = 0;
+	for (int64_t L = mq - P; L <= mq + P; L++)
+		sum += exp(-pow(fabs((double)(L - mq)) / b, nu));
+	size_t *order = malloc(n * sizeof *order), N = 0, k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (q[i] >= mq - P && q[i] <= mq + P)
+			order[N++] = i;
+	ref_x = x;
+	qsort(order, N, sizeof *order, cmp_value_then_position);
+	for (int64_t L = mq - P; L <= mq + P; L++)
+		for (uint64_t c = (uint64_t)floor((double)N * exp(-pow(fabs((double)(L - mq)) / b, nu)) / sum); c--;)
+			q[order[k++]] = L;
+	for (size_t i = 0; i < n; i++)
+		x[i] = (float)((double)q[i] * d);
+	free(q);
+	free(order);
+}
+
+static uint64_t seed = 1;
+static double uni(void)
+{
+	seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+	return ((double)(seed >> 11) + 0.5) / 9007199254740992.0;
+}
+
+/* Laplace samples rounded to 1/512: many exact ties, within and across levels. */
+static void laplace_ties(float *x, size_t n, double scale)
+{
+	for (size_t i = 0; i < n; i++) {
+		double u = uni() - 0.5;
+		x[i] = (float)(round(-scale * copysign(log(1 - 2 * fabs(u)), u) * 512) / 512);
+	}
+}
+
+START_TEST(model_scope_equals_a_literal_full_sort)
+{
+	const struct ggpack_deepshape_params params[] = {
+		{ 6, 20, 0.8, 0.6 }, { 8, 5, 0.8, 0.6 }, { 4, 100, 0.5, 0.9 }, { 7, 0, 1.0, 0.3 },
+	};
+	const size_t sizes[] = { 3000, 20000 };
+	for (size_t pi = 0; pi < 4; pi++)
+		for (size_t si = 0; si < 2; si++) {
+			size_t n = sizes[si];
+			float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+			laplace_ties(x, n, 0.3);
+			memcpy(y, x, n * sizeof *x);
+			reference(y, n, &params[pi]);
+			struct ggpack_deepshape_result r;
+			ck_assert_int_eq(ggpack_deepshape(NULL, &x, &n, 1, &params[pi], &r), 0);
+			for (size_t i = 0; i < n; i++)
+				ck_assert_msg(x[i] == y[i], "params %zu n %zu: x[%zu] = %g, reference %g", pi, n, i,
+					      x[i], y[i]);
+			free(x);
+			free(y);
+		}
+}
+END_TEST
+
+START_TEST(model_scope_does_not_depend_on_how_the_vector_is_cut)
+{
+	size_t n = 50000, lens[] = { 1, 20000, 0, 29999 };
+	float *whole = malloc(n * sizeof *whole), *cut = malloc(n * sizeof *cut);
+	laplace_ties(whole, n, 0.05);
+	memcpy(cut, whole, n * sizeof *whole);
+	struct ggpack_deepshape_params p;
+	ggpack_deepshape_defaults(&p);
+	p.min_count = 30;
+	struct ggpack_deepshape_result a, b;
+	float *parts[] = { cut, cut + 1, cut + 20001, cut + 20001 };
+	ck_assert_int_eq(ggpack_deepshape(NULL, &whole, &n, 1, &p, &a), 0);
+	ck_assert_int_eq(ggpack_deepshape(NULL, parts, lens, 4, &p, &b), 0);
+	ck_assert_mem_eq(whole, cut, n * sizeof *whole);
+	ck_assert_int_eq(a.P, b.P);
+	ck_assert_uint_eq(a.reassigned, b.reassigned);
+	ck_assert(a.reassigned > n / 2);
+	free(whole);
+	free(cut);
+}
+END_TEST
+
+static size_t distinct(const float *x, size_t n)
+{
+	float *s = malloc(n * sizeof *s);
+	memcpy(s, x, n * sizeof *s);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) { /* small n: quadratic is fine */
+		size_t j = 0;
+		while (j < k && s[j] != x[i])
+			j++;
+		if (j == k)
+			s[k++] = x[i];
+	}
+	free(s);
+	return k;
+}
+
+START_TEST(tensor_scope_neither_collapses_nor_leaves_a_tensor_alone)
+{
+	const size_t sizes[] = { 256, 1000, 5000, 40000 };
+	const double scales[] = { 1e-4, 0.02, 3.0 };
+	for (size_t si = 0; si < 4; si++)
+		for (size_t ci = 0; ci < 3; ci++) {
+			size_t n = sizes[si], changed = 0;
+			float *x = malloc(n * sizeof *x), *orig = malloc(n * sizeof *x);
+			for (size_t i = 0; i < n; i++) {
+				double u = uni() - 0.5;
+				x[i] = (float)(-scales[ci] * copysign(log(1 - 2 * fabs(u)), u));
+			}
+			memcpy(orig, x, n * sizeof *x);
+			struct ggpack_deepshape_params p;
+			struct ggpack_deepshape_result r;
+			ggpack_deepshape_defaults(&p);
+			ck_assert_int_eq(ggpack_deepshape_tensor(NULL, x, n, &p, &r), 0);
+			for (size_t i = 0; i < n; i++)
+				changed += x[i] != orig[i];
+			size_t k = distinct(x, n);
+			ck_assert_msg(k >= 16, "n %zu scale %g: %zu levels", n, scales[ci], k);
+			ck_assert_msg(changed > n / 4 && r.reassigned > n / 2, "n %zu: %zu changed", n, changed);
+			free(x);
+			free(orig);
+		}
+}
+END_TEST
+
+START_TEST(nan_is_refused_and_empty_is_fine)
+{
+	float x[] = { 1, NAN, 2 }, *px = x;
+	size_t n = 3, zero = 0;
+	struct ggpack_deepshape_params p;
+	struct ggpack_deepshape_result r;
+	ggpack_deepshape_defaults(&p);
+	ck_assert_int_eq(ggpack_deepshape(NULL, &px, &n, 1, &p, &r), GGPACK_E_INVALID);
+	ck_assert_int_eq(ggpack_deepshape(NULL, &px, &zero, 1, &p, &r), 0);
+	ck_assert_uint_eq(r.n, 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("deepshape");
+	TCase *tc = tcase_create("deepshape");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, model_scope_gives_the_reference_result_exactly);
+	tcase_add_test(tc, model_scope_equals_a_literal_full_sort);
+	tcase_add_test(tc, model_scope_does_not_depend_on_how_the_vector_is_cut);
+	tcase_add_test(tc, tensor_scope_neither_collapses_nor_leaves_a_tensor_alone);
+	tcase_add_test(tc, nan_is_refused_and_empty_is_fine);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}
