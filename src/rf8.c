@@ -21,8 +21,6 @@
 static const int m16[7] = { 16, 17, 18, 20, 24, 28, 30 };
 /* Midpoints between 1, 17/16, ..., 15/8, 2 as (m - 1) * 32 */
 static const int mid32[7] = { 1, 3, 6, 12, 20, 26, 30 };
-/* smallest float32 mantissa fraction (23 bits) above sqrt(2) - 1 */
-#define SQRT2_FRAC23 0x3504f4u
 
 double ggpack_rf8_decode(uint8_t code, int E)
 {
@@ -37,14 +35,13 @@ double ggpack_rf8_decode(uint8_t code, int E)
 
 /* ---- nearest ----------------------------------------------------------- */
 
-/* For t = the top 5 bits of the mantissa fraction: the index j (0..7, 7
- * being the next binade's 1) of the nearest magnitude when the other bits
- * are not all zero, and when they are (then `tie` says t is a midpoint and
- * j is the lower of the two candidates). */
-struct nearest_row {
-	uint8_t j_rest, j_exact, tie;
-};
-static struct nearest_row nearest_rows[32];
+/* The nearest magnitude of m = 1 + f (f the 23-bit mantissa fraction) lies
+ * between two of 1, 17/16, ..., 15/8, 2, and every midpoint between them is
+ * a multiple of 1/32: the top 5 bits t of f and "are the other 18 bits
+ * zero" decide it exactly. nearest_j[b & 1][2 t + rest] is its index j
+ * (0..7, 7 being the next binade's 1), a tie already resolved toward the
+ * even code k = 1 + 7 b + j, whose parity is that of 1 + b + j. */
+static uint8_t nearest_j[2][64];
 
 static void nearest_init(void)
 {
@@ -54,25 +51,24 @@ static void nearest_init(void)
 			below += mid32[i] < t;
 			at |= mid32[i] == t;
 		}
-		nearest_rows[t] = (struct nearest_row){ (uint8_t)(below + at), (uint8_t)below, (uint8_t)at };
+		for (int parity = 0; parity < 2; parity++) {
+			nearest_j[parity][2 * t + 1] = (uint8_t)(below + at);
+			nearest_j[parity][2 * t] = (uint8_t)(below + (at && ((1 + parity + below) & 1)));
+		}
 	}
 }
 
-/* Code magnitude k (0..126) of the nearest window value to m 2^e, where
- * m = 1 + frac / 2^bits. */
-static inline int nearest_k(int b, uint32_t t, bool rest_nonzero, bool frac_nonzero)
+/* Code magnitude (0..126) of the nearest window value to 2^ex (1 + frac/2^23). */
+static inline int nearest_k(int b, uint32_t frac)
 {
 	if ((unsigned)b < RF8_BINADES) {
-		const struct nearest_row *row = &nearest_rows[t];
-		int k = 1 + 7 * b + (rest_nonzero ? row->j_rest : row->j_exact);
-		if (!rest_nonzero && row->tie && (k & 1))
-			k++; /* a tie goes to the even code */
+		int k = 1 + 7 * b + nearest_j[b & 1][(frac >> 17 & 62) | ((frac & 0x3ffff) != 0)];
 		return k > RF8_TOP ? RF8_TOP : k;
 	}
 	if (b >= RF8_BINADES)
 		return RF8_TOP;
 	/* just under the window: 0 and 2^E tie at 2^(E-1), and 0 is even */
-	return b == -1 && frac_nonzero ? 1 : 0;
+	return b == -1 && frac;
 }
 
 /* ---- paper --------------------------------------------------------------- */
@@ -101,36 +97,52 @@ static bool paper_digits_f64(double a, int *e, int *j)
 	return true;
 }
 
-/* The same for float32 bits u (finite, > 0, normal): rint(log2 x) of a
- * float is its exponent plus one when its mantissa passes sqrt 2 (no
- * float32 mantissa is near enough to sqrt 2 for log2's rounding to matter;
- * the tests check it against the formula). */
+/* The paper's rule depends on the mantissa m alone (rint(log2 x) moves with
+ * the exponent), rises with m, and changes value at seven irrational points:
+ * 1 + 2^-4.5, 1 + 2^-3.5, 1 + 2^-2.5, 1 + 2^-1.5 (second digit 2^-4 .. 2^-1
+ * added), 2 - 2^-1.5, 2 - 2^-2.5, 2 - 2^-3.5 (2^-2 .. 2^-4 taken from the
+ * next power). paper_cut[i] is the mantissa fraction of the first float32
+ * past point i, found with the literal formula itself; piece i gives the
+ * digits (paper_de[i], paper_j[i]) relative to the value's own binade. */
+static uint32_t paper_cut[7];
+static const int8_t paper_de[8] = { 0, 0, 0, 0, 0, 0, 0, 1 };
+static const uint8_t paper_j[8] = { 0, 1, 2, 3, 4, 5, 6, 0 };
+
+static int paper_piece_f64(double m)
+{
+	int e, j;
+	paper_digits_f64(m, &e, &j);
+	return e == 1 ? 7 : j;
+}
+
+static void paper_init(void)
+{
+	const double points[7] = { 1 + 0x1p-4 * M_SQRT1_2, 1 + 0x1p-3 * M_SQRT1_2, 1 + 0x1p-2 * M_SQRT1_2,
+				   1 + 0x1p-1 * M_SQRT1_2, 2 - 0x1p-1 * M_SQRT1_2, 2 - 0x1p-2 * M_SQRT1_2,
+				   2 - 0x1p-3 * M_SQRT1_2 };
+	static const int piece_after[7] = { 1, 2, 3, 4, 5, 6, 7 };
+	for (int i = 0; i < 7; i++) {
+		float m = (float)points[i];
+		while (paper_piece_f64(m) >= piece_after[i])
+			m = nextafterf(m, 0);
+		while (paper_piece_f64(m) < piece_after[i])
+			m = nextafterf(m, 2);
+		uint32_t u;
+		memcpy(&u, &m, 4);
+		paper_cut[i] = u & 0x7fffff;
+	}
+}
+
+/* The paper's rounding of normal float32 magnitude bits u: 2^ex m becomes
+ * M[*j] 2^(*e), with no branch on the data. */
 static inline void paper_digits_f32(uint32_t u, int *e, int *j)
 {
-	int ex = (int)(u >> 23) - 127;
 	uint32_t frac = u & 0x7fffff;
-	int e1 = ex + (frac >= SQRT2_FRAC23);
-	/* r = a - 2^e1 exactly, in units of 2^(ex-23) */
-	int64_t r = (int64_t)(frac | 0x800000) - ((int64_t)1 << (23 + e1 - ex));
-	if (r == 0) {
-		*e = e1, *j = 0;
-		return;
-	}
-	uint64_t ar = (uint64_t)(r < 0 ? -r : r);
-	int top = 63 - __builtin_clzll(ar);            /* |r| = mr 2^(top + ex - 23) */
-	uint64_t rfrac = ar - ((uint64_t)1 << top);    /* mantissa fraction, top bits */
-	/* mr > sqrt 2 <=> rfrac / 2^top >= SQRT2_FRAC23 / 2^23 (both exact here) */
-	int up = top >= 23 ? rfrac >= ((uint64_t)SQRT2_FRAC23 << (top - 23))
-			   : (rfrac << (23 - top)) >= SQRT2_FRAC23;
-	int e2 = top + ex - 23 + up;
-	int d = e1 - e2;
-	static const int plus_j[5] = { 0, 4, 3, 2, 1 }, minus_j[5] = { 0, 0, 4, 5, 6 };
-	if (d > 4)
-		*e = e1, *j = 0;
-	else if (r > 0)
-		*e = e1, *j = plus_j[d];
-	else
-		*e = e1 - 1, *j = minus_j[d];
+	int piece = 0;
+	for (int i = 0; i < 7; i++)
+		piece += frac >= paper_cut[i];
+	*e = (int)(u >> 23) - 127 + paper_de[piece];
+	*j = paper_j[piece];
 }
 
 static inline int paper_k(int e, int j, int E)
@@ -175,67 +187,141 @@ static inline uint32_t floored_bits(float x, float floor)
 	return fabsf(x) < floor ? 0 : u;
 }
 
-/* E of float32 values: the binade of the largest rounded magnitude, less 17.
+/* Running maxima of the magnitude bits at or above the floor, one per lane
+ * of a block of 64: elementwise, in masks, so that it vectorizes (SSE2 has
+ * no 32-bit max, and a max reduction would not). */
+static inline void max_block(const float *restrict x, size_t n, int32_t floor, int32_t *restrict m)
+{
+	for (size_t i = 0; i < n; i++) {
+		int32_t u;
+		memcpy(&u, &x[i], 4);
+		u &= 0x7fffffff;
+		u &= -(int32_t)(u >= floor); /* non-negative floats order like their bits */
+		int32_t c = u > m[i];
+		m[i] = (u & -c) | (m[i] & (c - 1));
+	}
+}
+
+/* E of float32 values: the binade of the largest rounded magnitude, less
+ * 17. Both roundings rise with |x|, so that is the rounding of max |x|.
  * *any is false for a tensor of zeros. */
 static int e_of_f32(const struct rf8_job *job, const float *x, size_t n, int *E, bool *any)
 {
-	float floor = (float)job->floor;
-	uint32_t max = 0;
-	int e_max = INT32_MIN, j_max = 0;
-	for (size_t i = 0; i < n; i++) {
-		uint32_t u = floored_bits(x[i], floor);
-		if (u >= 0x7f800000)
-			return not_finite(job, i, x[i]);
-		if (u > max)
-			max = u;
-		if (job->rounding == GGPACK_ROUND_PAPER && u) {
-			int e, j;
-			if (u >= 0x800000)
-				paper_digits_f32(u, &e, &j);
-			else
-				paper_digits_f64(fabs((double)x[i]), &e, &j);
-			if (e > e_max || (e == e_max && j > j_max))
-				e_max = e, j_max = j;
-		}
+	float ffloor = (float)job->floor;
+	int32_t floor, max = 0;
+	memcpy(&floor, &ffloor, 4);
+	int32_t lanes[64] = { 0 };
+	size_t i = 0;
+	for (; i + 64 <= n; i += 64)
+		max_block(x + i, 64, floor, lanes);
+	max_block(x + i, n - i, floor, lanes);
+	for (int k = 0; k < 64; k++)
+		max = lanes[k] > max ? lanes[k] : max;
+	if (max >= 0x7f800000) {
+		for (i = 0;; i++)
+			if (!isfinite(x[i]))
+				return not_finite(job, i, x[i]);
 	}
 	*any = max != 0;
-	if (job->rounding == GGPACK_ROUND_NEAREST && max) {
-		float fm;
-		memcpy(&fm, &max, 4);
-		e_max = nearest_binade(fm);
-	}
-	*E = *any ? e_max - (RF8_BINADES - 1) : 0;
+	float fm;
+	memcpy(&fm, &max, 4);
+	uint32_t umax = (uint32_t)max;
+	int e = 0, j;
+	if (!*any)
+		e = RF8_BINADES - 1;
+	else if (job->rounding == GGPACK_ROUND_NEAREST)
+		e = nearest_binade(fm);
+	else if (umax >= 0x800000)
+		paper_digits_f32(umax, &e, &j);
+	else
+		paper_digits_f64(fm, &e, &j);
+	*E = e - (RF8_BINADES - 1);
 	return 0;
 }
 
-static inline uint8_t code_f32(float x, float floor, int E, enum ggpack_rounding rounding)
+/* Code of a subnormal float32 (or any value) by the exact double path. */
+static uint8_t code_slow(double x, int E, enum ggpack_rounding rounding)
 {
-	uint32_t u = floored_bits(x, floor);
-	int k;
-	if (!u)
-		return 0;
-	if (u < 0x800000) { /* subnormal: the exact slow path */
-		double a = fabs((double)x);
-		int ex;
-		double m = 2 * frexp(a, &ex);
-		if (rounding == GGPACK_ROUND_PAPER) {
-			int e, j;
-			paper_digits_f64(a, &e, &j);
-			k = paper_k(e, j, E);
-		} else {
-			double f32 = (m - 1) * 32;
-			uint32_t t = (uint32_t)f32;
-			k = nearest_k(ex - 1 - E, t, f32 != t, m != 1);
-		}
-	} else if (rounding == GGPACK_ROUND_PAPER) {
-		int e, j;
-		paper_digits_f32(u, &e, &j);
+	double a = fabs(x);
+	int k, ex, e, j;
+	if (rounding == GGPACK_ROUND_PAPER) {
+		paper_digits_f64(a, &e, &j);
 		k = paper_k(e, j, E);
 	} else {
-		uint32_t frac = u & 0x7fffff;
-		k = nearest_k((int)(u >> 23) - 127 - E, frac >> 18, frac & 0x3ffff, frac != 0);
+		double m = 2 * frexp(a, &ex), f = (m - 1) * 0x1p23; /* both exact */
+		uint32_t frac = (uint32_t)f;
+		if (f != frac) /* more than 23 bits (float64): keep "rest is non-zero" */
+			frac |= 1;
+		k = nearest_k(ex - 1 - E, frac);
 	}
 	return (uint8_t)(k ? k | (x < 0 ? 0x80 : 0) : 0);
+}
+
+/* Codes of n float32 values with no branch on the data, in mask
+ * arithmetic (GCC turns ?: back into jumps), so that blocks of 64
+ * vectorize. Nearest: the index is the count of midpoints (multiples of
+ * 2^18 in the mantissa fraction) below it, and a tie moves to the even
+ * code. Paper: the piece is the count of cut points at or below it. Zero
+ * and values under the floor give 0; subnormals are only flagged, for the
+ * exact path. */
+#define MID(m) ((uint32_t)(m) << 18)
+
+/* c ? a : b for c in {0, 1} */
+static inline int32_t pick(int32_t c, int32_t a, int32_t b)
+{
+	return (a & -c) | (b & (c - 1));
+}
+
+static inline uint32_t nearest_block(const float *restrict x, size_t n, uint32_t floor, int E,
+				     uint8_t *restrict codes)
+{
+	uint32_t slow = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u;
+		memcpy(&u, &x[i], 4);
+		int32_t sign = (int32_t)((u >> 24) & 0x80);
+		u &= 0x7fffffff;
+		u &= -(uint32_t)(u >= floor); /* non-negative floats order like their bits */
+		uint32_t f = u & 0x7fffff;
+		int32_t b = (int32_t)(u >> 23) - 127 - E;
+		int32_t j = (f > MID(1)) + (f > MID(3)) + (f > MID(6)) + (f > MID(12)) + (f > MID(20)) +
+			    (f > MID(26)) + (f > MID(30));
+		int32_t tie = (f == MID(1)) | (f == MID(3)) | (f == MID(6)) | (f == MID(12)) |
+			      (f == MID(20)) | (f == MID(26)) | (f == MID(30));
+		int32_t k = 1 + 7 * b + j + (tie & ((1 + b + j) & 1));
+		k = pick(k > RF8_TOP, RF8_TOP, k);
+		k = pick(b >= RF8_BINADES, RF8_TOP, k);
+		k = pick(b < 0, (b == -1) & (f != 0), k); /* 0 and 2^E tie at 2^(E-1) */
+		k &= -(int32_t)(u != 0);
+		slow |= u - 1 < 0x7fffff; /* a subnormal, not zero */
+		codes[i] = (uint8_t)(k | (sign & -(int32_t)(k != 0)));
+	}
+	return slow;
+}
+
+static inline uint32_t paper_block(const float *restrict x, size_t n, uint32_t floor, int E,
+				   uint8_t *restrict codes)
+{
+	uint32_t slow = 0, c0 = paper_cut[0], c1 = paper_cut[1], c2 = paper_cut[2], c3 = paper_cut[3],
+		 c4 = paper_cut[4], c5 = paper_cut[5], c6 = paper_cut[6];
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u;
+		memcpy(&u, &x[i], 4);
+		int32_t sign = (int32_t)((u >> 24) & 0x80);
+		u &= 0x7fffffff;
+		u &= -(uint32_t)(u >= floor);
+		uint32_t f = u & 0x7fffff;
+		int32_t piece = (f >= c0) + (f >= c1) + (f >= c2) + (f >= c3) + (f >= c4) + (f >= c5) + (f >= c6);
+		int32_t up = piece == 7;
+		int32_t b = (int32_t)(u >> 23) - 127 + up - E;
+		int32_t k = 1 + 7 * b + pick(up, 0, piece);
+		k = pick(k > RF8_TOP, RF8_TOP, k);
+		k &= -(int32_t)(b >= 0); /* under the window: zero */
+		k &= -(int32_t)(u != 0);
+		slow |= u - 1 < 0x7fffff;
+		codes[i] = (uint8_t)(k | (sign & -(int32_t)(k != 0)));
+	}
+	return slow;
 }
 
 static int encode_f32(const struct rf8_job *job, const float *x, size_t n, uint8_t *codes, int *E_out)
@@ -245,15 +331,24 @@ static int encode_f32(const struct rf8_job *job, const float *x, size_t n, uint8
 	int rc = e_of_f32(job, x, n, &E, &any);
 	if (rc)
 		return rc;
-	float floor = (float)job->floor;
-	if (!any)
-		memset(codes, 0, n);
-	else if (job->rounding == GGPACK_ROUND_NEAREST)
-		for (size_t i = 0; i < n; i++)
-			codes[i] = code_f32(x[i], floor, E, GGPACK_ROUND_NEAREST);
-	else
-		for (size_t i = 0; i < n; i++)
-			codes[i] = code_f32(x[i], floor, E, GGPACK_ROUND_PAPER);
+	float ffloor = (float)job->floor;
+	uint32_t floor, slow = 0;
+	size_t i = 0;
+	memcpy(&floor, &ffloor, 4);
+	if (job->rounding == GGPACK_ROUND_NEAREST) {
+		for (; i + 64 <= n; i += 64)
+			slow |= nearest_block(x + i, 64, floor, E, codes + i);
+		slow |= nearest_block(x + i, n - i, floor, E, codes + i);
+	} else {
+		for (; i + 64 <= n; i += 64)
+			slow |= paper_block(x + i, 64, floor, E, codes + i);
+		slow |= paper_block(x + i, n - i, floor, E, codes + i);
+	}
+	for (size_t k = 0; slow && k < n; k++) { /* rare: subnormal weights */
+		uint32_t u = floored_bits(x[k], ffloor);
+		if (u && u < 0x800000)
+			codes[k] = code_slow(x[k], E, job->rounding);
+	}
 	*E_out = E;
 	return 0;
 }
@@ -263,18 +358,7 @@ static int encode_f32(const struct rf8_job *job, const float *x, size_t n, uint8
 static int code_f64(double x, double floor, int E, enum ggpack_rounding rounding)
 {
 	double a = fabs(x);
-	int k, e, j, ex;
-	if (a == 0 || a < floor)
-		return 0;
-	if (rounding == GGPACK_ROUND_PAPER) {
-		paper_digits_f64(a, &e, &j);
-		k = paper_k(e, j, E);
-	} else {
-		double m = 2 * frexp(a, &ex), f32 = (m - 1) * 32; /* both exact */
-		uint32_t t = (uint32_t)f32;
-		k = nearest_k(ex - 1 - E, t, f32 != t, m != 1);
-	}
-	return k ? k | (x < 0 ? 0x80 : 0) : 0;
+	return a == 0 || a < floor ? 0 : code_slow(x, E, rounding);
 }
 
 static int encode_f64(const struct rf8_job *job, const double *x, size_t n, uint8_t *codes, int *E_out)
@@ -307,6 +391,12 @@ static int encode_f64(const struct rf8_job *job, const double *x, size_t n, uint
 
 static pthread_once_t rf8_once = PTHREAD_ONCE_INIT;
 
+static void rf8_init(void)
+{
+	nearest_init();
+	paper_init();
+}
+
 /* float16 and bfloat16 widen exactly to float32. */
 static float *widen_16(int dtype, const uint16_t *x, size_t n)
 {
@@ -319,7 +409,7 @@ static float *widen_16(int dtype, const uint16_t *x, size_t n)
 int ggpack_rf8_encode(struct ggpack_ctx *ctx, const char *name, int dtype, const void *values,
 		      size_t n, enum ggpack_rounding rounding, double floor, uint8_t *codes, int *E)
 {
-	pthread_once(&rf8_once, nearest_init);
+	pthread_once(&rf8_once, rf8_init);
 	struct rf8_job job = { ctx, name, rounding, floor > 0 ? floor : 0 };
 	if (rounding != GGPACK_ROUND_NEAREST && rounding != GGPACK_ROUND_PAPER)
 		return ctx_fail(ctx, GGPACK_E_USAGE, "unknown RF8 rounding %d", (int)rounding);

@@ -261,9 +261,22 @@ START_TEST(paper_rounding_agrees_with_its_formula)
 	seed = 11;
 	for (size_t i = 0; i < n; i++)
 		x[i] = random_float(-30, 5);
-	/* every mantissa near sqrt 2, where rint(log2 x) turns */
+	/* every mantissa near sqrt 2, where rint(log2 x) turns, and near the
+	 * seven points where the rule's value changes */
 	for (uint32_t u = 0x3fb504e0; u < 0x3fb50500; u++)
 		memcpy(&x[u - 0x3fb504e0], &u, 4);
+	const double points[7] = { 1 + 0x1p-4 * M_SQRT1_2, 1 + 0x1p-3 * M_SQRT1_2, 1 + 0x1p-2 * M_SQRT1_2,
+				   1 + 0x1p-1 * M_SQRT1_2, 2 - 0x1p-1 * M_SQRT1_2, 2 - 0x1p-2 * M_SQRT1_2,
+				   2 - 0x1p-3 * M_SQRT1_2 };
+	for (int i = 0; i < 7; i++) {
+		float m = (float)points[i];
+		uint32_t u;
+		memcpy(&u, &m, 4);
+		for (uint32_t k = 0; k < 64; k++) {
+			uint32_t v = u - 32 + k;
+			memcpy(&x[100 + 64 * i + k], &v, 4);
+		}
+	}
 	for (size_t i = 0; i < n; i += chunk) {
 		int E;
 		double max = 0;
