@@ -402,6 +402,29 @@ GGPACK_EXPORT int ggpack_deepshape_tensor(struct ggpack_ctx *ctx, float *values,
 					  const struct ggpack_deepshape_params *params,
 					  struct ggpack_deepshape_result *result);
 
+/** Which candidates are selected (DESIGN.md, "Which tensors are weights"). */
+enum ggpack_select_mode {
+	GGPACK_SELECT_WEIGHTS = 0, /**< those feeding a weight slot (the default) */
+	GGPACK_SELECT_ALL,         /**< every floating initializer and Constant value */
+};
+
+struct ggpack_select_options {
+	enum ggpack_select_mode mode;
+	uint64_t min_params; /**< smaller tensors are skipped; 0 means 256 */
+};
+
+/**
+ * Decides for every tensor of the model whether it is selected: reasons[i]
+ * (n_tensors entries) becomes NULL for a selected tensor, else a constant
+ * string saying why it is skipped ("not floating", "fewer params than --min-params",
+ * "a graph input, overridable (IR >= 4)", "feeds only shape inputs",
+ * "feeds no weight slot", "a tensor attribute"). Weight slots are followed
+ * through Cast, Identity, Transpose, Reshape, Flatten, Squeeze and
+ * Unsqueeze, across subgraph scopes. Errors: GGPACK_E_NOMEM.
+ */
+GGPACK_EXPORT int ggpack_select(struct ggpack_ctx *ctx, const struct ggpack_model *model,
+				const struct ggpack_select_options *options, const char **reasons);
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,9 +4,11 @@
  * scope tensor. The specified order of the in-range elements (ascending
  * value, ties by position) is never built by a full sort: rint is monotone,
  * so a grid level's elements hold a contiguous run of ranks, and a level
- * whose run lies inside one target level moves wholesale. Only the levels
- * whose run straddles a target boundary are ordered, by a stable radix sort
- * of their float bits gathered in position order.
+ * whose run lies inside one target level moves wholesale. For a level whose
+ * run straddles target boundaries, only its values are sorted; each
+ * boundary becomes a threshold value and the count of values below it, and
+ * one pass in position order assigns every element, ties at a threshold
+ * going below it first come, first served, which is the order by position.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -45,7 +47,7 @@ struct ds_state {
 	size_t first, last;        /* in-range entries of h: [first, last) */
 	int64_t *target;           /* per entry of h: a level, KEEP or STRADDLE */
 	uint64_t *rank0;           /* per entry: its first rank */
-	size_t *slot;              /* per entry: next free place in the straddle buffer */
+	size_t *slot;              /* per straddling entry: its struct straddle */
 	struct ds_target t;
 	uint32_t *dense;           /* level - h->symbols[first] -> entry, when small */
 };
@@ -144,7 +146,7 @@ static int map_levels(struct ds_state *s)
 	if (!s->target || !s->rank0 || !s->slot)
 		return nomem(s);
 	uint64_t rank = 0;
-	size_t ti = 0, straddlers = 0;
+	size_t ti = 0;
 	for (size_t e = 0; e < h->k; e++) {
 		s->target[e] = KEEP;
 		if (e < s->first || e >= s->last)
@@ -154,10 +156,6 @@ static int map_levels(struct ds_state *s)
 		size_t tj = ti;
 		int64_t b = level_of_rank(&s->t, rank + h->counts[e] - 1, &tj);
 		s->target[e] = a == b ? a : STRADDLE;
-		if (a != b) {
-			s->slot[e] = straddlers;
-			straddlers += h->counts[e];
-		}
 		rank += h->counts[e];
 	}
 	return 0;
@@ -202,15 +200,117 @@ static inline uint32_t float_key(float x)
 	return u & 0x80000000u ? ~u : u | 0x80000000u;
 }
 
-struct straddler {
-	uint32_t key;
-	uint64_t index; /* position in the whole vector */
+/* One straddling level: its sorted keys, and its boundaries: where rank
+ * bound[j] (from the level's first) starts group j + 1. The threshold
+ * thr[j] is the key at that rank and below[j] the keys under it; seen[j]
+ * counts the elements of key thr[j] met so far, in position order. */
+struct straddle {
+	size_t n_bounds;
+	uint32_t *thr;
+	uint64_t *below, *bound, *seen;
+	int64_t *group_level;      /* n_bounds + 1 targets (KEEP past the counted ranks) */
 };
 
-/* Step 5, every element: levels that move wholesale are written; elements
- * of straddling levels are gathered, in position order, before anything
- * overwrites them. */
-static void assign_pass(struct ds_state *s, struct straddler *buf)
+static int radix_sort(uint32_t *a, size_t n)
+{
+	uint32_t *tmp = malloc((n ? n : 1) * sizeof *tmp);
+	if (!tmp)
+		return GGPACK_E_NOMEM;
+	for (int shift = 0; shift < 32; shift += 8) {
+		size_t count[257] = { 0 };
+		for (size_t i = 0; i < n; i++)
+			count[(a[i] >> shift & 0xff) + 1]++;
+		if (count[(a[0] >> shift & 0xff) + 1] == n)
+			continue; /* every key has this byte */
+		for (int b = 0; b < 256; b++)
+			count[b + 1] += count[b];
+		for (size_t i = 0; i < n; i++)
+			tmp[count[a[i] >> shift & 0xff]++] = a[i];
+		memcpy(a, tmp, n * sizeof *a);
+	}
+	free(tmp);
+	return 0;
+}
+
+static uint64_t lower_bound(const uint32_t *a, uint64_t n, uint32_t key)
+{
+	uint64_t lo = 0, hi = n;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (a[mid] < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Boundaries of level entry e from its sorted keys. */
+static int straddle_make(const struct ds_state *s, size_t e, uint32_t *keys, struct straddle *st)
+{
+	uint64_t n = s->h->counts[e], r0 = s->rank0[e];
+	size_t ti = 0, m = 0;
+	int64_t prev = level_of_rank(&s->t, r0, &ti);
+	/* at most one boundary per target level inside the run, plus the end */
+	size_t cap = s->t.n_levels + 2;
+	st->thr = malloc(cap * sizeof *st->thr);
+	st->below = malloc(cap * sizeof *st->below);
+	st->bound = malloc(cap * sizeof *st->bound);
+	st->seen = calloc(cap, sizeof *st->seen);
+	st->group_level = malloc((cap + 1) * sizeof *st->group_level);
+	if (!st->thr || !st->below || !st->bound || !st->seen || !st->group_level || radix_sort(keys, n))
+		return GGPACK_E_NOMEM;
+	st->group_level[0] = prev;
+	for (uint64_t r = 1; r < n; r++) {
+		/* the next rank where the target changes: a T boundary, or the end of T */
+		size_t tj = ti;
+		int64_t L = level_of_rank(&s->t, r0 + r, &tj);
+		if (L == prev)
+			continue;
+		st->bound[m] = r;
+		st->thr[m] = keys[r];
+		st->below[m] = lower_bound(keys, n, keys[r]);
+		st->group_level[++m] = L;
+		prev = L;
+		ti = tj;
+	}
+	st->n_bounds = m;
+	return 0;
+}
+
+static void straddle_free(struct straddle *st)
+{
+	free(st->thr);
+	free(st->below);
+	free(st->bound);
+	free(st->seen);
+	free(st->group_level);
+}
+
+/* The target of an element of key k in a straddling level, elements met in
+ * position order. */
+static int64_t straddle_level(struct straddle *st, uint32_t k)
+{
+	size_t m = st->n_bounds, j = 0, hi = m;
+	while (j < hi) { /* j = boundaries whose threshold is below k */
+		size_t mid = (j + hi) / 2;
+		if (st->thr[mid] < k)
+			j = mid + 1;
+		else
+			hi = mid;
+	}
+	if (j < m && st->thr[j] == k) {
+		uint64_t rank = st->below[j] + st->seen[j]++;
+		size_t g = j;
+		while (g < m && st->bound[g] <= rank)
+			g++;
+		return st->group_level[g];
+	}
+	return st->group_level[j];
+}
+
+/* Step 5, every element, in position order. */
+static void assign_pass(struct ds_state *s, struct straddle *st)
 {
 	int64_t lo = s->r.mu_q - s->r.P, hi = s->r.mu_q + s->r.P;
 	float delta = (float)s->delta;
@@ -221,79 +321,62 @@ static void assign_pass(struct ds_state *s, struct straddler *buf)
 			if (q >= lo && q <= hi) {
 				size_t e = entry_of(s, q);
 				L = s->target[e];
-				if (L == STRADDLE) {
-					buf[s->slot[e]++] = (struct straddler){ float_key(x[i]), s->v.starts[p] + i };
-					continue;
-				}
+				if (L == STRADDLE)
+					L = straddle_level(&st[s->slot[e]], float_key(x[i]));
+				s->r.reassigned += L != KEEP;
 			}
 			x[i] = (float)(L == KEEP ? q : L) * delta;
 		}
 	}
 }
 
-/* Stable LSD radix sort by key; bytes all keys share are skipped. */
-static int radix_sort(struct straddler *a, size_t n)
+/* The keys of the straddling levels, each level's in position order. */
+static void gather_pass(struct ds_state *s, uint32_t *keys, size_t *fill)
 {
-	struct straddler *tmp = malloc((n ? n : 1) * sizeof *tmp);
-	if (!tmp)
-		return GGPACK_E_NOMEM;
-	for (int shift = 0; shift < 32; shift += 8) {
-		size_t count[257] = { 0 };
-		for (size_t i = 0; i < n; i++)
-			count[(a[i].key >> shift & 0xff) + 1]++;
-		if (count[(a[0].key >> shift & 0xff) + 1] == n)
-			continue;
-		for (int b = 0; b < 256; b++)
-			count[b + 1] += count[b];
-		for (size_t i = 0; i < n; i++)
-			tmp[count[a[i].key >> shift & 0xff]++] = a[i];
-		memcpy(a, tmp, n * sizeof *a);
-	}
-	free(tmp);
-	return 0;
-}
-
-static float *element_at(const struct ds_vector *v, uint64_t index)
-{
-	size_t lo = 0, hi = v->n_parts;
-	while (hi - lo > 1) {
-		size_t mid = (lo + hi) / 2;
-		if (v->starts[mid] <= index)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return &v->parts[lo][index - v->starts[lo]];
-}
-
-/* Step 5 for the straddling levels: rank by rank, in (value, position) order. */
-static int assign_straddlers(struct ds_state *s, struct straddler *buf)
-{
-	size_t start = 0;
-	float delta = (float)s->delta;
-	for (size_t e = s->first; e < s->last; e++) {
-		if (s->target[e] != STRADDLE)
-			continue;
-		size_t n = s->h->counts[e], ti = 0;
-		if (radix_sort(buf + start, n))
-			return nomem(s);
-		for (size_t r = 0; r < n; r++) {
-			int64_t L = level_of_rank(&s->t, s->rank0[e] + r, &ti);
-			*element_at(&s->v, buf[start + r].index) = (float)(L == KEEP ? s->h->symbols[e] : L) * delta;
-			s->r.reassigned += L != KEEP;
+	int64_t lo = s->r.mu_q - s->r.P, hi = s->r.mu_q + s->r.P;
+	for (size_t p = 0; p < s->v.n_parts; p++) {
+		const float *x = s->v.parts[p];
+		for (size_t i = 0; i < s->v.lens[p]; i++) {
+			int64_t q = (int64_t)rintf(x[i] * s->scale);
+			if (q < lo || q > hi)
+				continue;
+			size_t e = entry_of(s, q);
+			if (s->target[e] == STRADDLE)
+				keys[fill[e]++] = float_key(x[i]);
 		}
-		start += n;
 	}
-	return 0;
 }
 
-static uint64_t count_reassigned(const struct ds_state *s)
+/* Sorts the straddling levels' keys and makes their boundaries. */
+static int straddles_make(struct ds_state *s, struct straddle **out, size_t *n_out)
 {
-	uint64_t n = 0;
+	size_t n_levels = 0, total = 0;
 	for (size_t e = s->first; e < s->last; e++)
-		if (s->target[e] != KEEP && s->target[e] != STRADDLE)
-			n += s->h->counts[e];
-	return n;
+		if (s->target[e] == STRADDLE) {
+			s->slot[e] = n_levels++; /* index of its struct straddle */
+			total += s->h->counts[e];
+		}
+	uint32_t *keys = malloc((total ? total : 1) * sizeof *keys);
+	size_t *fill = malloc(s->h->k * sizeof *fill);
+	struct straddle *st = calloc(n_levels ? n_levels : 1, sizeof *st);
+	int rc = keys && fill && st ? 0 : GGPACK_E_NOMEM;
+	for (size_t e = s->first, at = 0; !rc && e < s->last; e++)
+		if (s->target[e] == STRADDLE) {
+			fill[e] = at;
+			at += s->h->counts[e];
+		}
+	if (!rc)
+		gather_pass(s, keys, fill);
+	for (size_t e = s->first, at = 0; !rc && e < s->last; e++)
+		if (s->target[e] == STRADDLE) {
+			rc = straddle_make(s, e, keys + at, &st[s->slot[e]]);
+			at += s->h->counts[e];
+		}
+	free(keys);
+	free(fill);
+	*out = st;
+	*n_out = n_levels;
+	return rc ? nomem(s) : 0;
 }
 
 /* Steps 1-3: levels, P, the fit; and the in-range entries. */
@@ -342,16 +425,14 @@ static int deepshape_vector(struct ds_state *s, const struct ggpack_deepshape_pa
 	}
 	if ((rc = map_levels(s)) || (rc = make_dense_index(s)))
 		return rc;
-	size_t n_straddle = 0;
-	for (size_t e = s->first; e < s->last; e++)
-		n_straddle += s->target[e] == STRADDLE ? s->h->counts[e] : 0;
-	struct straddler *buf = malloc((n_straddle ? n_straddle : 1) * sizeof *buf);
-	if (!buf)
-		return nomem(s);
-	assign_pass(s, buf);
-	s->r.reassigned = count_reassigned(s);
-	rc = assign_straddlers(s, buf);
-	free(buf);
+	struct straddle *st = NULL;
+	size_t n_st = 0;
+	rc = straddles_make(s, &st, &n_st);
+	if (!rc)
+		assign_pass(s, st);
+	for (size_t i = 0; st && i < n_st; i++)
+		straddle_free(&st[i]);
+	free(st);
 	return rc;
 }
 

@@ -153,6 +153,7 @@ struct strmap {
 };
 
 int strmap_put(struct strmap *m, const char *key, uint32_t value); /* keeps the first value */
+int strmap_set(struct strmap *m, const char *key, uint32_t value); /* replaces it */
 uint32_t strmap_get(const struct strmap *m, const char *key);      /* NONE when absent */
 void strmap_free(struct strmap *m);
 

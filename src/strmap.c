@@ -35,19 +35,32 @@ static int strmap_grow(struct strmap *m)
 	return 0;
 }
 
-int strmap_put(struct strmap *m, const char *key, uint32_t value)
+static int strmap_insert(struct strmap *m, const char *key, uint32_t value, bool overwrite)
 {
 	if (2 * (m->n + 1) > m->cap && strmap_grow(m))
 		return GGPACK_E_NOMEM;
 	size_t j = hash_str(key) & (m->cap - 1);
 	while (m->slots[j].key) {
-		if (!strcmp(m->slots[j].key, key))
+		if (!strcmp(m->slots[j].key, key)) {
+			if (overwrite)
+				m->slots[j].value = value;
 			return 0;
+		}
 		j = (j + 1) & (m->cap - 1);
 	}
 	m->slots[j] = (struct strmap_slot){ key, value };
 	m->n++;
 	return 0;
+}
+
+int strmap_put(struct strmap *m, const char *key, uint32_t value)
+{
+	return strmap_insert(m, key, value, false);
+}
+
+int strmap_set(struct strmap *m, const char *key, uint32_t value)
+{
+	return strmap_insert(m, key, value, true);
 }
 
 uint32_t strmap_get(const struct strmap *m, const char *key)
