@@ -16,9 +16,11 @@
 
 #include "internal.h"
 
-#define KEEP INT64_MIN            /* the level keeps its q */
-#define STRADDLE (INT64_MIN + 1)  /* its elements are ordered one by one */
+#define KEEP INT64_MIN            /* the element keeps its q */
+#define BIN_KEEP (-1)
+#define BIN_EDGE (-2)             /* BIN_EDGE - i: edge bin i */
 #define DENSE_INDEX_MAX (1u << 24)
+#define MAX_BINS (1u << 22)       /* in-range levels x sub-bins */
 
 struct ds_vector {
 	float *const *parts;
@@ -45,22 +47,26 @@ struct ds_state {
 	struct ggpack_hist *h;
 	struct ggpack_deepshape_result r;
 	size_t first, last;        /* in-range entries of h: [first, last) */
-	int64_t *target;           /* per entry of h: a level, KEEP or STRADDLE */
-	uint64_t *rank0;           /* per entry: its first rank */
-	size_t *slot;              /* per straddling entry: its struct straddle */
 	struct ds_target t;
 	uint32_t *dense;           /* level - h->symbols[first] -> entry, when small */
+	unsigned sub;              /* sub-bins per in-range level (a power of 2) */
+	uint64_t *bin_count;       /* per (entry - first) * sub + sub-bin */
+	int32_t *bin_target;       /* >= 0: target index; BIN_KEEP; <= BIN_EDGE: an edge bin */
+	struct edge_bin *edges;
+	size_t n_edges;
 };
+
+static void edges_free(struct ds_state *s);
 
 static void state_free(struct ds_state *s)
 {
 	ggpack_hist_free(s->h);
 	free(s->v.starts);
-	free(s->target);
-	free(s->rank0);
-	free(s->slot);
 	free(s->t.T);
 	free(s->dense);
+	free(s->bin_count);
+	free(s->bin_target);
+	edges_free(s);
 }
 
 static int nomem(struct ds_state *s)
@@ -136,31 +142,6 @@ static int64_t level_of_rank(const struct ds_target *t, uint64_t r, size_t *i)
 	return *i < t->n_levels ? t->first_level + (int64_t)*i : KEEP;
 }
 
-/* Each in-range level moves wholesale, or straddles a boundary. */
-static int map_levels(struct ds_state *s)
-{
-	const struct ggpack_hist *h = s->h;
-	s->target = malloc(h->k * sizeof *s->target);
-	s->rank0 = malloc(h->k * sizeof *s->rank0);
-	s->slot = calloc(h->k, sizeof *s->slot);
-	if (!s->target || !s->rank0 || !s->slot)
-		return nomem(s);
-	uint64_t rank = 0;
-	size_t ti = 0;
-	for (size_t e = 0; e < h->k; e++) {
-		s->target[e] = KEEP;
-		if (e < s->first || e >= s->last)
-			continue;
-		s->rank0[e] = rank;
-		int64_t a = level_of_rank(&s->t, rank, &ti);
-		size_t tj = ti;
-		int64_t b = level_of_rank(&s->t, rank + h->counts[e] - 1, &tj);
-		s->target[e] = a == b ? a : STRADDLE;
-		rank += h->counts[e];
-	}
-	return 0;
-}
-
 /* The entry of h for an in-range level q. */
 static size_t entry_of(const struct ds_state *s, int64_t q)
 {
@@ -200,16 +181,40 @@ static inline uint32_t float_key(float x)
 	return u & 0x80000000u ? ~u : u | 0x80000000u;
 }
 
-/* One straddling level: its sorted keys, and its boundaries: where rank
- * bound[j] (from the level's first) starts group j + 1. The threshold
- * thr[j] is the key at that rank and below[j] the keys under it; seen[j]
- * counts the elements of key thr[j] met so far, in position order. */
-struct straddle {
+/* Every in-range level is cut into s->sub sub-bins by where a value lies
+ * within it; that is monotone in the value, so a sub-bin, like a level,
+ * holds a contiguous run of ranks. */
+static inline size_t bin_of(const struct ds_state *s, float y, int64_t q)
+{
+	float f = (y - (float)q + 0.5f) * (float)s->sub; /* only rounding, which keeps order */
+	unsigned b = (unsigned)f;
+	b = b < s->sub ? b : s->sub - 1;
+	return (entry_of(s, q) - s->first) * s->sub + b;
+}
+
+/* A sub-bin whose run of ranks holds target boundaries: its keys, sorted,
+ * and per boundary j (rank bound[j] from the bin's first starts group
+ * j + 1) the threshold key thr[j], the keys below it, and the elements of
+ * key thr[j] met so far in position order. */
+struct edge_bin {
+	uint32_t *keys;
+	uint64_t n, fill;
 	size_t n_bounds;
+	uint64_t *bound, *below, *seen;
 	uint32_t *thr;
-	uint64_t *below, *bound, *seen;
-	int64_t *group_level;      /* n_bounds + 1 targets (KEEP past the counted ranks) */
+	int64_t *group_level;      /* n_bounds + 1 */
 };
+
+static void edges_free(struct ds_state *s)
+{
+	for (size_t i = 0; i < s->n_edges; i++) {
+		struct edge_bin *b = &s->edges[i];
+		free(b->keys), free(b->bound), free(b->below), free(b->seen), free(b->thr), free(b->group_level);
+	}
+	free(s->edges);
+	s->edges = NULL;
+	s->n_edges = 0;
+}
 
 static int radix_sort(uint32_t *a, size_t n)
 {
@@ -245,138 +250,202 @@ static uint64_t lower_bound(const uint32_t *a, uint64_t n, uint32_t key)
 	return lo;
 }
 
-/* Boundaries of level entry e from its sorted keys. */
-static int straddle_make(const struct ds_state *s, size_t e, uint32_t *keys, struct straddle *st)
-{
-	uint64_t n = s->h->counts[e], r0 = s->rank0[e];
-	size_t ti = 0, m = 0;
-	int64_t prev = level_of_rank(&s->t, r0, &ti);
-	/* at most one boundary per target level inside the run, plus the end */
-	size_t cap = s->t.n_levels + 2;
-	st->thr = malloc(cap * sizeof *st->thr);
-	st->below = malloc(cap * sizeof *st->below);
-	st->bound = malloc(cap * sizeof *st->bound);
-	st->seen = calloc(cap, sizeof *st->seen);
-	st->group_level = malloc((cap + 1) * sizeof *st->group_level);
-	if (!st->thr || !st->below || !st->bound || !st->seen || !st->group_level || radix_sort(keys, n))
-		return GGPACK_E_NOMEM;
-	st->group_level[0] = prev;
-	for (uint64_t r = 1; r < n; r++) {
-		/* the next rank where the target changes: a T boundary, or the end of T */
-		size_t tj = ti;
-		int64_t L = level_of_rank(&s->t, r0 + r, &tj);
-		if (L == prev)
-			continue;
-		st->bound[m] = r;
-		st->thr[m] = keys[r];
-		st->below[m] = lower_bound(keys, n, keys[r]);
-		st->group_level[++m] = L;
-		prev = L;
-		ti = tj;
-	}
-	st->n_bounds = m;
-	return 0;
-}
-
-static void straddle_free(struct straddle *st)
-{
-	free(st->thr);
-	free(st->below);
-	free(st->bound);
-	free(st->seen);
-	free(st->group_level);
-}
-
-/* The target of an element of key k in a straddling level, elements met in
- * position order. */
-static int64_t straddle_level(struct straddle *st, uint32_t k)
-{
-	size_t m = st->n_bounds, j = 0, hi = m;
-	while (j < hi) { /* j = boundaries whose threshold is below k */
-		size_t mid = (j + hi) / 2;
-		if (st->thr[mid] < k)
-			j = mid + 1;
-		else
-			hi = mid;
-	}
-	if (j < m && st->thr[j] == k) {
-		uint64_t rank = st->below[j] + st->seen[j]++;
-		size_t g = j;
-		while (g < m && st->bound[g] <= rank)
-			g++;
-		return st->group_level[g];
-	}
-	return st->group_level[j];
-}
-
-/* Step 5, every element, in position order. */
-static void assign_pass(struct ds_state *s, struct straddle *st)
-{
-	int64_t lo = s->r.mu_q - s->r.P, hi = s->r.mu_q + s->r.P;
-	float delta = (float)s->delta;
-	for (size_t p = 0; p < s->v.n_parts; p++) {
-		float *x = s->v.parts[p];
-		for (size_t i = 0; i < s->v.lens[p]; i++) {
-			int64_t q = (int64_t)rintf(x[i] * s->scale), L = KEEP;
-			if (q >= lo && q <= hi) {
-				size_t e = entry_of(s, q);
-				L = s->target[e];
-				if (L == STRADDLE)
-					L = straddle_level(&st[s->slot[e]], float_key(x[i]));
-				s->r.reassigned += L != KEEP;
-			}
-			x[i] = (float)(L == KEEP ? q : L) * delta;
-		}
-	}
-}
-
-/* The keys of the straddling levels, each level's in position order. */
-static void gather_pass(struct ds_state *s, uint32_t *keys, size_t *fill)
+/* Pass 4: how many in-range elements fall in each sub-bin. */
+static void bin_count_pass(struct ds_state *s)
 {
 	int64_t lo = s->r.mu_q - s->r.P, hi = s->r.mu_q + s->r.P;
 	for (size_t p = 0; p < s->v.n_parts; p++) {
 		const float *x = s->v.parts[p];
 		for (size_t i = 0; i < s->v.lens[p]; i++) {
-			int64_t q = (int64_t)rintf(x[i] * s->scale);
-			if (q < lo || q > hi)
-				continue;
-			size_t e = entry_of(s, q);
-			if (s->target[e] == STRADDLE)
-				keys[fill[e]++] = float_key(x[i]);
+			float y = x[i] * s->scale;
+			int64_t q = (int64_t)rintf(y);
+			if (q >= lo && q <= hi)
+				s->bin_count[bin_of(s, y, q)]++;
 		}
 	}
 }
 
-/* Sorts the straddling levels' keys and makes their boundaries. */
-static int straddles_make(struct ds_state *s, struct straddle **out, size_t *n_out)
+/* The boundaries inside the run [r0, r0 + n) of an edge bin. */
+static int edge_make(const struct ds_state *s, uint64_t r0, uint64_t n, size_t ti, struct edge_bin *b)
 {
-	size_t n_levels = 0, total = 0;
-	for (size_t e = s->first; e < s->last; e++)
-		if (s->target[e] == STRADDLE) {
-			s->slot[e] = n_levels++; /* index of its struct straddle */
-			total += s->h->counts[e];
+	size_t cap = 4, m = 0;
+	int64_t prev = level_of_rank(&s->t, r0, &ti);
+	b->n = n;
+	b->keys = malloc(n * sizeof *b->keys);
+	b->bound = malloc(cap * sizeof *b->bound);
+	b->group_level = malloc((cap + 1) * sizeof *b->group_level);
+	if (!b->keys || !b->bound || !b->group_level)
+		return GGPACK_E_NOMEM;
+	b->group_level[0] = prev;
+	for (size_t i = ti; i < s->t.n_levels && s->t.T[i + 1] < r0 + n; i++) {
+		size_t tj = ti;
+		int64_t L = level_of_rank(&s->t, s->t.T[i + 1], &tj);
+		if (s->t.T[i + 1] <= r0 || L == prev)
+			continue;
+		if (m == cap) {
+			cap *= 2;
+			void *x = realloc(b->bound, cap * sizeof *b->bound);
+			if (x)
+				b->bound = x;
+			void *y = x ? realloc(b->group_level, (cap + 1) * sizeof *b->group_level) : NULL;
+			if (!y)
+				return GGPACK_E_NOMEM;
+			b->group_level = y;
 		}
-	uint32_t *keys = malloc((total ? total : 1) * sizeof *keys);
-	size_t *fill = malloc(s->h->k * sizeof *fill);
-	struct straddle *st = calloc(n_levels ? n_levels : 1, sizeof *st);
-	int rc = keys && fill && st ? 0 : GGPACK_E_NOMEM;
-	for (size_t e = s->first, at = 0; !rc && e < s->last; e++)
-		if (s->target[e] == STRADDLE) {
-			fill[e] = at;
-			at += s->h->counts[e];
+		b->bound[m] = s->t.T[i + 1] - r0;
+		b->group_level[++m] = prev = L;
+	}
+	b->n_bounds = m;
+	b->below = malloc((m + 1) * sizeof *b->below);
+	b->seen = calloc(m + 1, sizeof *b->seen);
+	b->thr = malloc((m + 1) * sizeof *b->thr);
+	return b->below && b->seen && b->thr ? 0 : GGPACK_E_NOMEM;
+}
+
+/* Walks the sub-bins in rank order: a bin inside one target's ranks maps
+ * to it (or keeps its q past the counted ranks); the others are edge bins. */
+static int bins_map(struct ds_state *s)
+{
+	size_t n_bins = (s->last - s->first) * s->sub, cap = 16, ti = 0;
+	uint64_t rank = 0;
+	s->bin_target = malloc((n_bins ? n_bins : 1) * sizeof *s->bin_target);
+	s->edges = calloc(cap, sizeof *s->edges);
+	if (!s->bin_target || !s->edges)
+		return nomem(s);
+	for (size_t i = 0; i < n_bins; i++) {
+		uint64_t n = s->bin_count[i];
+		size_t tj = ti;
+		int64_t a = level_of_rank(&s->t, rank, &ti);
+		int64_t b = n ? level_of_rank(&s->t, rank + n - 1, &tj) : a;
+		if (a == b) {
+			s->bin_target[i] = a == KEEP ? BIN_KEEP : (int32_t)(a - s->t.first_level);
+		} else {
+			if (s->n_edges == cap) {
+				void *x = realloc(s->edges, 2 * cap * sizeof *s->edges);
+				if (!x)
+					return nomem(s);
+				s->edges = x;
+				memset(s->edges + cap, 0, cap * sizeof *s->edges);
+				cap *= 2;
+			}
+			s->bin_target[i] = BIN_EDGE - (int32_t)s->n_edges;
+			if (edge_make(s, rank, n, ti, &s->edges[s->n_edges++]))
+				return nomem(s);
 		}
+		rank += n;
+	}
+	return 0;
+}
+
+/* Pass 5: the keys of the edge bins (in any order: they are sorted). */
+static void gather_pass(struct ds_state *s)
+{
+	int64_t lo = s->r.mu_q - s->r.P, hi = s->r.mu_q + s->r.P;
+	for (size_t p = 0; p < s->v.n_parts; p++) {
+		const float *x = s->v.parts[p];
+		for (size_t i = 0; i < s->v.lens[p]; i++) {
+			float y = x[i] * s->scale;
+			int64_t q = (int64_t)rintf(y);
+			if (q < lo || q > hi)
+				continue;
+			int32_t t = s->bin_target[bin_of(s, y, q)];
+			if (t <= BIN_EDGE) {
+				struct edge_bin *b = &s->edges[BIN_EDGE - t];
+				b->keys[b->fill++] = float_key(x[i]);
+			}
+		}
+	}
+}
+
+/* Sorts each edge bin's keys and turns its boundaries into thresholds. */
+static int thresholds(struct ds_state *s)
+{
+	for (size_t i = 0; i < s->n_edges; i++) {
+		struct edge_bin *b = &s->edges[i];
+		if (radix_sort(b->keys, b->n))
+			return nomem(s);
+		for (size_t j = 0; j < b->n_bounds; j++) {
+			b->thr[j] = b->keys[b->bound[j]];
+			b->below[j] = lower_bound(b->keys, b->n, b->thr[j]);
+		}
+	}
+	return 0;
+}
+
+/* The target of an element of key k in an edge bin, elements met in
+ * position order: past every threshold below k, and at a threshold equal
+ * to k, below it while the boundary has room (the order by position). */
+static int64_t edge_level(struct edge_bin *b, uint32_t k)
+{
+	size_t lo = 0, hi = b->n_bounds;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (b->thr[mid] < k)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < b->n_bounds && b->thr[lo] == k) {
+		uint64_t rank = b->below[lo] + b->seen[lo]++;
+		while (lo < b->n_bounds && b->thr[lo] == k && b->bound[lo] <= rank)
+			lo++;
+	}
+	return b->group_level[lo];
+}
+
+/* Pass 6: every element, in position order. */
+static void assign_pass(struct ds_state *s)
+{
+	int64_t lo = s->r.mu_q - s->r.P, hi = s->r.mu_q + s->r.P;
+	float delta = (float)s->delta;
+	uint64_t reassigned = 0;
+	for (size_t p = 0; p < s->v.n_parts; p++) {
+		float *x = s->v.parts[p];
+		for (size_t i = 0; i < s->v.lens[p]; i++) {
+			float y = x[i] * s->scale;
+			int64_t q = (int64_t)rintf(y), L = KEEP;
+			if (q >= lo && q <= hi) {
+				int32_t t = s->bin_target[bin_of(s, y, q)];
+				if (t >= 0)
+					L = s->t.first_level + t;
+				else if (t <= BIN_EDGE)
+					L = edge_level(&s->edges[BIN_EDGE - t], float_key(x[i]));
+				reassigned += L != KEEP;
+			}
+			x[i] = (float)(L == KEEP ? q : L) * delta;
+		}
+	}
+	s->r.reassigned = reassigned;
+}
+
+/* Every value on the grid, keeping its level. */
+static void snap_pass(struct ds_state *s)
+{
+	float delta = (float)s->delta;
+	for (size_t p = 0; p < s->v.n_parts; p++)
+		for (size_t i = 0; i < s->v.lens[p]; i++)
+			s->v.parts[p][i] = rintf(s->v.parts[p][i] * s->scale) * delta;
+}
+
+/* Passes 4-6 once the targets are known. */
+static int reshape(struct ds_state *s)
+{
+	size_t levels = s->last - s->first;
+	s->sub = 64;
+	while (s->sub > 1 && levels * s->sub > MAX_BINS)
+		s->sub /= 2; /* many in-range levels: fewer sub-bins each */
+	s->bin_count = calloc(levels * s->sub + 1, sizeof *s->bin_count);
+	if (!s->bin_count)
+		return nomem(s);
+	bin_count_pass(s);
+	int rc = bins_map(s);
+	if (!rc) {
+		gather_pass(s);
+		rc = thresholds(s);
+	}
 	if (!rc)
-		gather_pass(s, keys, fill);
-	for (size_t e = s->first, at = 0; !rc && e < s->last; e++)
-		if (s->target[e] == STRADDLE) {
-			rc = straddle_make(s, e, keys + at, &st[s->slot[e]]);
-			at += s->h->counts[e];
-		}
-	free(keys);
-	free(fill);
-	*out = st;
-	*n_out = n_levels;
-	return rc ? nomem(s) : 0;
+		assign_pass(s);
+	return rc;
 }
 
 /* Steps 1-3: levels, P, the fit; and the in-range entries. */
@@ -413,27 +482,16 @@ static int deepshape_vector(struct ds_state *s, const struct ggpack_deepshape_pa
 		return rc;
 	s->r.before = g;
 	if (!fitted || !s->r.in_range) {
-		s->first = s->last = 0; /* nothing to reshape: every value keeps its q */
-		struct ds_target none = { 0, 0, NULL };
-		s->t = none;
-	} else {
-		s->r.shape_after = prm->shape_scale * g.shape;
-		s->r.scale_after = prm->std_scale * (g.scale / s->delta) * s->delta;
-		if ((rc = make_target(s, s->r.shape_after, prm->std_scale * g.scale / s->delta, s->r.mu_q,
-				      s->r.P, s->r.in_range)))
-			return rc;
+		snap_pass(s); /* nothing to reshape (no values, or all zero): step 6 only */
+		return 0;
 	}
-	if ((rc = map_levels(s)) || (rc = make_dense_index(s)))
+	s->r.shape_after = prm->shape_scale * g.shape;
+	s->r.scale_after = prm->std_scale * g.scale;
+	if ((rc = make_target(s, s->r.shape_after, prm->std_scale * g.scale / s->delta, s->r.mu_q,
+			      s->r.P, s->r.in_range)) ||
+	    (rc = make_dense_index(s)))
 		return rc;
-	struct straddle *st = NULL;
-	size_t n_st = 0;
-	rc = straddles_make(s, &st, &n_st);
-	if (!rc)
-		assign_pass(s, st);
-	for (size_t i = 0; st && i < n_st; i++)
-		straddle_free(&st[i]);
-	free(st);
-	return rc;
+	return reshape(s);
 }
 
 static int check_params(struct ggpack_ctx *ctx, const struct ggpack_deepshape_params *p)
