@@ -119,31 +119,39 @@ static int hist_by_sorting(float *const *parts, const size_t *lens, size_t n_par
 int hist_grid_parts(float *const *parts, const size_t *lens, size_t n_parts, int grid,
 		    struct ggpack_hist **out)
 {
-	float lo = 0, hi = 0, scale = ldexpf(1.0f, grid);
+	float max = 0, scale = ldexpf(1.0f, grid);
 	size_t n = 0;
 	for (size_t p = 0; p < n_parts; p++) {
-		const float *x = parts[p];
-		bool finite = true;
-		for (size_t i = 0; i < lens[p]; i++) {
-			lo = x[i] < lo ? x[i] : lo;
-			hi = x[i] > hi ? x[i] : hi;
-			finite &= isfinite(x[i]) != 0;
-		}
-		if (!finite)
-			return GGPACK_E_INVALID;
+		uint32_t bits = tensor_max_abs_bits(parts[p], lens[p], 0);
+		float m;
+		if (bits >= 0x7f800000)
+			return GGPACK_E_INVALID; /* NaN or infinity */
+		memcpy(&m, &bits, 4);
+		max = m > max ? m : max;
 		n += lens[p];
 	}
-	double qlo = rint((double)lo * scale), qhi = rint((double)hi * scale);
+	/* levels lie in [-rint(max scale), rint(max scale)] */
+	double qhi = rint((double)max * scale), qlo = -qhi;
 	if (qhi - qlo >= DENSE_MAX_BINS)
 		return hist_by_sorting(parts, lens, n_parts, n, scale, out);
+	/* four interleaved sub-histograms: weights crowd the central levels,
+	 * and back-to-back increments of one counter would wait on each other */
 	size_t n_bins = (size_t)(qhi - qlo) + 1;
-	uint64_t *bins = calloc(n_bins, sizeof *bins);
+	uint64_t *bins = calloc(4 * n_bins, sizeof *bins);
 	if (!bins)
 		return GGPACK_E_NOMEM;
 	int64_t base = (int64_t)qlo;
-	for (size_t p = 0; p < n_parts; p++)
-		for (size_t i = 0; i < lens[p]; i++)
-			bins[(int64_t)rintf(parts[p][i] * scale) - base]++;
+	for (size_t p = 0; p < n_parts; p++) {
+		const float *x = parts[p];
+		size_t i = 0, len = lens[p];
+		for (; i + 4 <= len; i += 4)
+			for (size_t k = 0; k < 4; k++)
+				bins[k * n_bins + (size_t)((int64_t)rintf(x[i + k] * scale) - base)]++;
+		for (; i < len; i++)
+			bins[(size_t)((int64_t)rintf(x[i] * scale) - base)]++;
+	}
+	for (size_t b = 0; b < n_bins; b++)
+		bins[b] += bins[n_bins + b] + bins[2 * n_bins + b] + bins[3 * n_bins + b];
 	int rc = hist_from_dense(bins, n_bins, base, out);
 	free(bins);
 	return rc;

@@ -167,6 +167,9 @@ const char *tensor_typed_field_name(int32_t dtype);
 /* Exact widening of the 16-bit float formats. */
 float tensor_f16_to_f32(uint16_t h);
 float tensor_bf16_to_f32(uint16_t b);
+/* The largest |x| of n float32 values as bits (a NaN or infinity shows as
+ * >= 0x7f800000), counting only magnitudes whose bits are >= floor. */
+uint32_t tensor_max_abs_bits(const float *x, size_t n, uint32_t floor);
 /* Narrowing, to nearest with ties to even (infinity past the range). */
 uint16_t tensor_f16_from_f64(double v);
 uint16_t tensor_bf16_from_f64(double v);

@@ -187,21 +187,6 @@ static inline uint32_t floored_bits(float x, float floor)
 	return fabsf(x) < floor ? 0 : u;
 }
 
-/* Running maxima of the magnitude bits at or above the floor, one per lane
- * of a block of 64: elementwise, in masks, so that it vectorizes (SSE2 has
- * no 32-bit max, and a max reduction would not). */
-static inline void max_block(const float *restrict x, size_t n, int32_t floor, int32_t *restrict m)
-{
-	for (size_t i = 0; i < n; i++) {
-		int32_t u;
-		memcpy(&u, &x[i], 4);
-		u &= 0x7fffffff;
-		u &= -(int32_t)(u >= floor); /* non-negative floats order like their bits */
-		int32_t c = u > m[i];
-		m[i] = (u & -c) | (m[i] & (c - 1));
-	}
-}
-
 /* E of float32 values: the binade of the largest rounded magnitude, less
  * 17. Both roundings rise with |x|, so that is the rounding of max |x|.
  * *any is false for a tensor of zeros. */
@@ -210,13 +195,8 @@ static int e_of_f32(const struct rf8_job *job, const float *x, size_t n, int *E,
 	float ffloor = (float)job->floor;
 	int32_t floor, max = 0;
 	memcpy(&floor, &ffloor, 4);
-	int32_t lanes[64] = { 0 };
-	size_t i = 0;
-	for (; i + 64 <= n; i += 64)
-		max_block(x + i, 64, floor, lanes);
-	max_block(x + i, n - i, floor, lanes);
-	for (int k = 0; k < 64; k++)
-		max = lanes[k] > max ? lanes[k] : max;
+	size_t i;
+	max = (int32_t)tensor_max_abs_bits(x, n, (uint32_t)floor);
 	if (max >= 0x7f800000) {
 		for (i = 0;; i++)
 			if (!isfinite(x[i]))

@@ -171,3 +171,30 @@ int ggpack_tensor_read_f64(struct ggpack_ctx *ctx, const struct ggpack_model *mo
 							    : raw_element(t->proto->data_type, t->data, k);
 	return 0;
 }
+
+/* Running maxima of the magnitude bits at or above the floor, one per lane
+ * of a block of 64: elementwise, in masks, so that it vectorizes (SSE2 has
+ * no 32-bit max, and a max reduction would not). */
+static inline void max_block(const float *restrict x, size_t n, int32_t floor, int32_t *restrict m)
+{
+	for (size_t i = 0; i < n; i++) {
+		int32_t u;
+		memcpy(&u, &x[i], 4);
+		u &= 0x7fffffff;
+		u &= -(int32_t)(u >= floor); /* non-negative floats order like their bits */
+		int32_t c = u > m[i];
+		m[i] = (u & -c) | (m[i] & (c - 1));
+	}
+}
+
+uint32_t tensor_max_abs_bits(const float *x, size_t n, uint32_t floor)
+{
+	int32_t lanes[64] = { 0 }, max = 0;
+	size_t i = 0;
+	for (; i + 64 <= n; i += 64)
+		max_block(x + i, 64, (int32_t)floor, lanes);
+	max_block(x + i, n - i, (int32_t)floor, lanes);
+	for (int k = 0; k < 64; k++)
+		max = lanes[k] > max ? lanes[k] : max;
+	return (uint32_t)max;
+}
