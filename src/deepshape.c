@@ -50,6 +50,8 @@ struct ds_state {
 	struct ds_target t;
 	uint32_t *dense;           /* level - h->symbols[first] -> entry, when small */
 	unsigned sub;              /* sub-bins per in-range level (a power of 2) */
+	bool direct;               /* bins cover every level of [lo, hi]: index by arithmetic */
+	int64_t lo, hi;            /* the in-range levels, mu_q - P .. mu_q + P */
 	uint64_t *bin_count;       /* per (entry - first) * sub + sub-bin */
 	int32_t *bin_target;       /* >= 0: target index; BIN_KEEP; <= BIN_EDGE: an edge bin */
 	struct edge_bin *edges;
@@ -84,26 +86,51 @@ static int64_t find_P(const struct ggpack_hist *h, uint64_t min_count)
 	return h->k ? h->symbols[h->k - 1] : 0;
 }
 
+/* Adds the values of x[0..n) with |x| <= limit (as bits) to 16 running
+ * sums per moment: elementwise, masked on the bits, so that it vectorizes;
+ * the lanes are added in one fixed order at the end, so the result does
+ * not depend on anything but the values. */
+#define FIT_LANES 16
+static inline void fit_block(const float *restrict x, size_t n, uint32_t limit, double *restrict a,
+			     double *restrict b, double *restrict c, double *restrict k)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u;
+		memcpy(&u, &x[i], 4);
+		uint32_t in = (u & 0x7fffffff) <= limit;
+		u &= -in;
+		float v;
+		memcpy(&v, &u, 4);
+		double d = v;
+		size_t l = i % FIT_LANES;
+		a[l] += d;
+		b[l] += fabs(d);
+		c[l] += d * d;
+		k[l] += in;
+	}
+}
+
 /* Step 3: the fit over |p| <= P delta. */
 static int fit_in_range(struct ds_state *s, int64_t P, struct ggpack_gg *g)
 {
-	struct ggpack_gg_sums sums = { 0 };
-	double limit = (double)P * s->delta;
+	double a[FIT_LANES] = { 0 }, b[FIT_LANES] = { 0 }, c[FIT_LANES] = { 0 }, k[FIT_LANES] = { 0 };
+	float flimit = (float)((double)P * s->delta); /* a power of 2 times an integer below 2^24 */
+	uint32_t limit;
+	memcpy(&limit, &flimit, 4);
+	if ((double)flimit != (double)P * s->delta)
+		limit = 0x7f7fffff; /* P delta not a float: every finite value is within it */
 	for (size_t p = 0; p < s->v.n_parts; p++) {
-		const float *x = s->v.parts[p];
-		double a[4] = { 0 }, b[4] = { 0 }, c[4] = { 0 }, n = 0;
-		for (size_t i = 0; i < s->v.lens[p]; i++) {
-			double y = x[i];
-			int in = fabs(y) <= limit;
-			a[i & 3] += in ? y : 0;
-			b[i & 3] += in ? fabs(y) : 0;
-			c[i & 3] += in ? y * y : 0;
-			n += in;
-		}
-		sums.sum += a[0] + a[1] + a[2] + a[3];
-		sums.sum_abs += b[0] + b[1] + b[2] + b[3];
-		sums.sum_sq += c[0] + c[1] + c[2] + c[3];
-		sums.n += n;
+		size_t i = 0, len = s->v.lens[p];
+		for (; i + 64 <= len; i += 64)
+			fit_block(s->v.parts[p] + i, 64, limit, a, b, c, k);
+		fit_block(s->v.parts[p] + i, len - i, limit, a, b, c, k);
+	}
+	struct ggpack_gg_sums sums = { 0 };
+	for (int l = 0; l < FIT_LANES; l++) {
+		sums.sum += a[l];
+		sums.sum_abs += b[l];
+		sums.sum_sq += c[l];
+		sums.n += k[l];
 	}
 	return ggpack_gg_fit(&sums, g);
 }
@@ -184,12 +211,77 @@ static inline uint32_t float_key(float x)
 /* Every in-range level is cut into s->sub sub-bins by where a value lies
  * within it; that is monotone in the value, so a sub-bin, like a level,
  * holds a contiguous run of ranks. */
-static inline size_t bin_of(const struct ds_state *s, float y, int64_t q)
+#define BLOCK 64
+#define ROUND_MAGIC 12582912.0f  /* 1.5 * 2^23: adding and taking it away rounds to an integer */
+
+static inline unsigned sub_of(const struct ds_state *s, float y, float q)
 {
-	float f = (y - (float)q + 0.5f) * (float)s->sub; /* only rounding, which keeps order */
+	float f = (y - q + 0.5f) * (float)s->sub; /* only rounding, which keeps order */
 	unsigned b = (unsigned)f;
-	b = b < s->sub ? b : s->sub - 1;
-	return (entry_of(s, q) - s->first) * s->sub + b;
+	return b < s->sub ? b : s->sub - 1;
+}
+
+static inline float f_of(uint32_t u)
+{
+	float f;
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+static inline uint32_t u_of(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, 4);
+	return u;
+}
+
+/* c ? a : b for c in {0, 1}, with no branch */
+static inline uint32_t pick(int32_t c, uint32_t a, uint32_t b)
+{
+	return (a & -(uint32_t)c) | (b & ((uint32_t)c - 1));
+}
+
+/* Direct bins cover every level of [lo, hi], so a value's bin is arithmetic
+ * and a block of 64 vectorizes: rint by the magic number (exact under
+ * round-to-nearest-even, no libm call), comparisons on the bits (GCC keeps
+ * float ?: as jumps), masks instead of branches. */
+static inline void block_bins_direct(const struct ds_state *s, const float *restrict x, size_t n,
+				     float *restrict qf, int32_t *restrict bins)
+{
+	int32_t lo = (int32_t)s->lo, levels = (int32_t)(s->hi - s->lo + 1), sub = (int32_t)s->sub;
+	float scale = s->scale, subf = (float)s->sub;
+	for (size_t i = 0; i < n; i++) {
+		float y = x[i] * scale;
+		uint32_t yb = u_of(y);
+		int32_t small = (int32_t)(yb & 0x7fffffff) < 0x4b000000; /* |y| < 2^23; else an integer */
+		uint32_t qb = pick(small, u_of((y + ROUND_MAGIC) - ROUND_MAGIC), yb);
+		float q = f_of(qb);
+		qf[i] = q;
+		int32_t big = (int32_t)(qb & 0x7fffffff) > 0x4e800000; /* |q| > 2^30: clamp to convert */
+		int32_t rel = (int32_t)f_of(pick(big, (qb & 0x80000000) | 0x4e800000, qb)) - lo;
+		int32_t b = (int32_t)((y - q + 0.5f) * subf);
+		b = (int32_t)pick(b > sub - 1, (uint32_t)(sub - 1), (uint32_t)b);
+		int32_t in = (uint32_t)rel < (uint32_t)levels;
+		bins[i] = (int32_t)pick(in, (uint32_t)(rel * sub + b), (uint32_t)-1);
+	}
+}
+
+/* For n values: their level q (rint of the scaled value, as a float) and
+ * their bin, -1 out of range. */
+static inline void block_bins(const struct ds_state *s, const float *restrict x, size_t n,
+			      float *restrict qf, int32_t *restrict bins)
+{
+	if (s->direct) {
+		block_bins_direct(s, x, n, qf, bins);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) { /* bins over the levels present, through a lookup */
+		float y = x[i] * s->scale;
+		int64_t q = (int64_t)rintf(y);
+		qf[i] = (float)q;
+		bins[i] = q < s->lo || q > s->hi ? -1 :
+			  (int32_t)((entry_of(s, q) - s->first) * s->sub + sub_of(s, y, (float)q));
+	}
 }
 
 /* A sub-bin whose run of ranks holds target boundaries: its keys, sorted,
@@ -250,19 +342,37 @@ static uint64_t lower_bound(const uint32_t *a, uint64_t n, uint32_t key)
 	return lo;
 }
 
+/* Runs the statements given for every value x[i] of the vector, block by
+ * block, with its level q (a float) and its bin (-1 out of range). */
+#define FOR_EACH_BIN(s, x, i, q, bin, ...)                                         \
+	for (size_t p_ = 0; p_ < (s)->v.n_parts; p_++) {                            \
+		float *x = (s)->v.parts[p_];                                            \
+		size_t len_ = (s)->v.lens[p_];                                          \
+		for (size_t b_ = 0; b_ < len_; b_ += BLOCK) {                          \
+			float qs_[BLOCK];                                               \
+			int32_t bins_[BLOCK];                                           \
+			size_t n_ = len_ - b_ < BLOCK ? len_ - b_ : BLOCK;              \
+			if (n_ == BLOCK)                                                \
+				block_bins(s, x + b_, BLOCK, qs_, bins_);               \
+			else                                                            \
+				block_bins(s, x + b_, n_, qs_, bins_);                  \
+			for (size_t k_ = 0; k_ < n_; k_++) {                            \
+				size_t i = b_ + k_;                                     \
+				float q = qs_[k_];                                      \
+				int32_t bin = bins_[k_];                                \
+				__VA_ARGS__                                             \
+			}                                                               \
+		}                                                                       \
+	}
+
 /* Pass 4: how many in-range elements fall in each sub-bin. */
 static void bin_count_pass(struct ds_state *s)
 {
-	int64_t lo = s->r.mu_q - s->r.P, hi = s->r.mu_q + s->r.P;
-	for (size_t p = 0; p < s->v.n_parts; p++) {
-		const float *x = s->v.parts[p];
-		for (size_t i = 0; i < s->v.lens[p]; i++) {
-			float y = x[i] * s->scale;
-			int64_t q = (int64_t)rintf(y);
-			if (q >= lo && q <= hi)
-				s->bin_count[bin_of(s, y, q)]++;
-		}
-	}
+	FOR_EACH_BIN(s, x, i, q, bin, {
+		(void)i, (void)q;
+		if (bin >= 0)
+			s->bin_count[bin]++;
+	})
 }
 
 /* The boundaries inside the run [r0, r0 + n) of an edge bin. */
@@ -306,7 +416,8 @@ static int edge_make(const struct ds_state *s, uint64_t r0, uint64_t n, size_t t
  * to it (or keeps its q past the counted ranks); the others are edge bins. */
 static int bins_map(struct ds_state *s)
 {
-	size_t n_bins = (s->last - s->first) * s->sub, cap = 16, ti = 0;
+	size_t levels = s->direct ? (size_t)(s->hi - s->lo + 1) : s->last - s->first;
+	size_t n_bins = levels * s->sub, cap = 16, ti = 0;
 	uint64_t rank = 0;
 	s->bin_target = malloc((n_bins ? n_bins : 1) * sizeof *s->bin_target);
 	s->edges = calloc(cap, sizeof *s->edges);
@@ -340,21 +451,14 @@ static int bins_map(struct ds_state *s)
 /* Pass 5: the keys of the edge bins (in any order: they are sorted). */
 static void gather_pass(struct ds_state *s)
 {
-	int64_t lo = s->r.mu_q - s->r.P, hi = s->r.mu_q + s->r.P;
-	for (size_t p = 0; p < s->v.n_parts; p++) {
-		const float *x = s->v.parts[p];
-		for (size_t i = 0; i < s->v.lens[p]; i++) {
-			float y = x[i] * s->scale;
-			int64_t q = (int64_t)rintf(y);
-			if (q < lo || q > hi)
-				continue;
-			int32_t t = s->bin_target[bin_of(s, y, q)];
-			if (t <= BIN_EDGE) {
-				struct edge_bin *b = &s->edges[BIN_EDGE - t];
-				b->keys[b->fill++] = float_key(x[i]);
-			}
+	FOR_EACH_BIN(s, x, i, q, bin, {
+		(void)q;
+		int32_t t = bin >= 0 ? s->bin_target[bin] : BIN_KEEP;
+		if (t <= BIN_EDGE) {
+			struct edge_bin *e = &s->edges[BIN_EDGE - t];
+			e->keys[e->fill++] = float_key(x[i]);
 		}
-	}
+	})
 }
 
 /* Sorts each edge bin's keys and turns its boundaries into thresholds. */
@@ -396,25 +500,18 @@ static int64_t edge_level(struct edge_bin *b, uint32_t k)
 /* Pass 6: every element, in position order. */
 static void assign_pass(struct ds_state *s)
 {
-	int64_t lo = s->r.mu_q - s->r.P, hi = s->r.mu_q + s->r.P;
 	float delta = (float)s->delta;
 	uint64_t reassigned = 0;
-	for (size_t p = 0; p < s->v.n_parts; p++) {
-		float *x = s->v.parts[p];
-		for (size_t i = 0; i < s->v.lens[p]; i++) {
-			float y = x[i] * s->scale;
-			int64_t q = (int64_t)rintf(y), L = KEEP;
-			if (q >= lo && q <= hi) {
-				int32_t t = s->bin_target[bin_of(s, y, q)];
-				if (t >= 0)
-					L = s->t.first_level + t;
-				else if (t <= BIN_EDGE)
-					L = edge_level(&s->edges[BIN_EDGE - t], float_key(x[i]));
-				reassigned += L != KEEP;
-			}
-			x[i] = (float)(L == KEEP ? q : L) * delta;
-		}
-	}
+	FOR_EACH_BIN(s, x, i, q, bin, {
+		int32_t t = bin >= 0 ? s->bin_target[bin] : BIN_KEEP;
+		int64_t L = KEEP;
+		if (t >= 0)
+			L = s->t.first_level + t;
+		else if (t <= BIN_EDGE)
+			L = edge_level(&s->edges[BIN_EDGE - t], float_key(x[i]));
+		reassigned += L != KEEP;
+		x[i] = (L == KEEP ? q : (float)L) * delta;
+	})
 	s->r.reassigned = reassigned;
 }
 
@@ -430,7 +527,12 @@ static void snap_pass(struct ds_state *s)
 /* Passes 4-6 once the targets are known. */
 static int reshape(struct ds_state *s)
 {
-	size_t levels = s->last - s->first;
+	s->lo = s->r.mu_q - s->r.P;
+	s->hi = s->r.mu_q + s->r.P;
+	/* bins over every level of the range when it is small enough, else
+	 * over the levels present (through a lookup) */
+	s->direct = s->hi - s->lo < (int64_t)MAX_BINS && s->lo > -(1 << 29) && s->hi < (1 << 29);
+	size_t levels = s->direct ? (size_t)(s->hi - s->lo + 1) : s->last - s->first;
 	s->sub = 64;
 	while (s->sub > 1 && levels * s->sub > MAX_BINS)
 		s->sub /= 2; /* many in-range levels: fewer sub-bins each */
