@@ -103,6 +103,12 @@ GGPACK_EXPORT const char *ggpack_strerror(int code);
 /** The process exit code DESIGN.md gives for a result code (0 for >= 0). */
 GGPACK_EXPORT int ggpack_exit_code(int code);
 
+/**
+ * Sets how many threads the library's long loops may use (0: one per CPU,
+ * the default). Every result is identical whatever the number.
+ */
+GGPACK_EXPORT void ggpack_set_threads(unsigned n);
+
 /** Name of an ONNX data type ("float32", "float16", ...), "type<N>" never: unknown gives NULL. */
 GGPACK_EXPORT const char *ggpack_dtype_name(int dtype);
 

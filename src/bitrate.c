@@ -58,10 +58,11 @@ static int hist_from_dense(const uint64_t *bins, size_t n_bins, int64_t base, st
 	return 0;
 }
 
-int ggpack_hist_from_codes(const uint8_t *codes, size_t n, struct ggpack_hist **out)
+/* Adds n codes to bins, with four sub-histograms: consecutive equal bytes
+ * do not wait on one counter. */
+static void count_codes(const uint8_t *codes, size_t n, uint64_t bins[256])
 {
-	/* four sub-histograms: consecutive equal bytes do not wait on one counter */
-	uint64_t sub[4][256] = { { 0 } }, bins[256];
+	uint64_t sub[4][256] = { { 0 } };
 	size_t i = 0;
 	for (; i + 4 <= n; i += 4) {
 		sub[0][codes[i]]++;
@@ -72,8 +73,37 @@ int ggpack_hist_from_codes(const uint8_t *codes, size_t n, struct ggpack_hist **
 	for (; i < n; i++)
 		sub[0][codes[i]]++;
 	for (int b = 0; b < 256; b++)
-		bins[b] = sub[0][b] + sub[1][b] + sub[2][b] + sub[3][b];
-	return hist_from_dense(bins, 256, 0, out);
+		bins[b] += sub[0][b] + sub[1][b] + sub[2][b] + sub[3][b];
+}
+
+struct codes_count_job {
+	const uint8_t *codes;
+	size_t n;
+	uint64_t (*bins)[256]; /* per worker */
+};
+
+static void codes_count_chunk(void *arg, size_t c, unsigned worker)
+{
+	struct codes_count_job *j = arg;
+	size_t at = c * CHUNK;
+	count_codes(j->codes + at, j->n - at < CHUNK ? j->n - at : CHUNK, j->bins[worker]);
+}
+
+int ggpack_hist_from_codes(const uint8_t *codes, size_t n, struct ggpack_hist **out)
+{
+	size_t nc = chunks_of(n);
+	unsigned workers = parallel_workers(nc);
+	uint64_t (*bins)[256] = calloc(workers, sizeof *bins);
+	if (!bins)
+		return GGPACK_E_NOMEM;
+	struct codes_count_job j = { codes, n, bins };
+	parallel_for(nc, codes_count_chunk, &j);
+	for (unsigned w = 1; w < workers; w++) /* integer counts: exact in any order */
+		for (int b = 0; b < 256; b++)
+			bins[0][b] += bins[w][b];
+	int rc = hist_from_dense(bins[0], 256, 0, out);
+	free(bins);
+	return rc;
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -116,13 +146,61 @@ static int hist_by_sorting(float *const *parts, const size_t *lens, size_t n_par
 
 #define DENSE_MAX_BINS (1u << 24)
 
+/* The chunks of several buffers taken as one. */
+struct chunk {
+	const float *x;
+	size_t len;
+};
+
+struct grid_count_job {
+	float *const *parts;
+	const size_t *lens;
+	size_t n_parts;
+	float scale;
+	int64_t base;
+	size_t n_bins;
+	uint64_t *bins;     /* 4 interleaved sub-histograms per worker */
+	struct chunk *chunks;
+	size_t n_chunks;
+};
+
+static int chunk_list(struct grid_count_job *j)
+{
+	size_t n = 0;
+	for (size_t p = 0; p < j->n_parts; p++)
+		n += chunks_of(j->lens[p]);
+	j->chunks = malloc((n ? n : 1) * sizeof *j->chunks);
+	if (!j->chunks)
+		return GGPACK_E_NOMEM;
+	for (size_t p = 0; p < j->n_parts; p++)
+		for (size_t at = 0; at < j->lens[p]; at += CHUNK)
+			j->chunks[j->n_chunks++] = (struct chunk){ j->parts[p] + at,
+								   j->lens[p] - at < CHUNK ? j->lens[p] - at : CHUNK };
+	return 0;
+}
+
+/* Four interleaved sub-histograms: weights crowd the central levels, and
+ * back-to-back increments of one counter would wait on each other. */
+static void grid_count_chunk(void *arg, size_t c, unsigned worker)
+{
+	struct grid_count_job *j = arg;
+	const float *x = j->chunks[c].x;
+	size_t i = 0, len = j->chunks[c].len;
+	uint64_t *bins = j->bins + (size_t)worker * 4 * j->n_bins;
+	for (; i + 4 <= len; i += 4)
+		for (size_t k = 0; k < 4; k++)
+			bins[k * j->n_bins + (size_t)((int64_t)rintf(x[i + k] * j->scale) - j->base)]++;
+	for (; i < len; i++)
+		bins[(size_t)((int64_t)rintf(x[i] * j->scale) - j->base)]++;
+}
+
 int hist_grid_parts(float *const *parts, const size_t *lens, size_t n_parts, int grid,
 		    struct ggpack_hist **out)
 {
 	float max = 0, scale = ldexpf(1.0f, grid);
 	size_t n = 0;
 	for (size_t p = 0; p < n_parts; p++) {
-		uint32_t bits = tensor_max_abs_bits(parts[p], lens[p], 0);
+		uint32_t bits = tensor_max_abs_bits_parallel(parts[p], lens[p], 0);
 		float m;
 		if (bits >= 0x7f800000)
 			return GGPACK_E_INVALID; /* NaN or infinity */
@@ -134,26 +212,29 @@ int hist_grid_parts(float *const *parts, const size_t *lens, size_t n_parts, int
 	double qhi = rint((double)max * scale), qlo = -qhi;
 	if (qhi - qlo >= DENSE_MAX_BINS)
 		return hist_by_sorting(parts, lens, n_parts, n, scale, out);
-	/* four interleaved sub-histograms: weights crowd the central levels,
-	 * and back-to-back increments of one counter would wait on each other */
 	size_t n_bins = (size_t)(qhi - qlo) + 1;
-	uint64_t *bins = calloc(4 * n_bins, sizeof *bins);
-	if (!bins)
+	struct grid_count_job j = { parts, lens, n_parts, scale, (int64_t)qlo, n_bins, NULL, NULL, 0 };
+	if (chunk_list(&j))
 		return GGPACK_E_NOMEM;
-	int64_t base = (int64_t)qlo;
-	for (size_t p = 0; p < n_parts; p++) {
-		const float *x = parts[p];
-		size_t i = 0, len = lens[p];
-		for (; i + 4 <= len; i += 4)
-			for (size_t k = 0; k < 4; k++)
-				bins[k * n_bins + (size_t)((int64_t)rintf(x[i + k] * scale) - base)]++;
-		for (; i < len; i++)
-			bins[(size_t)((int64_t)rintf(x[i] * scale) - base)]++;
+	/* a private set of counters per worker, while they stay small */
+	unsigned workers = n_bins * 4 * parallel_workers(j.n_chunks) <= ((size_t)1 << 24)
+				   ? parallel_workers(j.n_chunks) : 1;
+	j.bins = calloc((size_t)workers * 4 * n_bins, sizeof *j.bins);
+	if (!j.bins) {
+		free(j.chunks);
+		return GGPACK_E_NOMEM;
 	}
+	if (workers > 1)
+		parallel_for(j.n_chunks, grid_count_chunk, &j);
+	else
+		for (size_t c = 0; c < j.n_chunks; c++)
+			grid_count_chunk(&j, c, 0);
 	for (size_t b = 0; b < n_bins; b++)
-		bins[b] += bins[n_bins + b] + bins[2 * n_bins + b] + bins[3 * n_bins + b];
-	int rc = hist_from_dense(bins, n_bins, base, out);
-	free(bins);
+		for (size_t k = 1; k < 4 * (size_t)workers; k++)
+			j.bins[b] += j.bins[k * n_bins + b];
+	int rc = hist_from_dense(j.bins, n_bins, j.base, out);
+	free(j.bins);
+	free(j.chunks);
 	return rc;
 }
 

@@ -17,11 +17,36 @@
 
 #define NONE UINT32_MAX
 
+/* Hot loops compiled twice, for baseline x86-64 and for AVX2, and chosen
+ * at load time (ifunc): the library stays portable and uses the wide
+ * vectors where the machine has them. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define SIMD_CLONES
+#endif
+
 /* protobuf-c leaves an absent proto2 string NULL: read them through this. */
 static inline const char *str_or_empty(const char *s)
 {
 	return s ? s : "";
 }
+
+/* ---- parallel.c: chunks of long buffers on several threads ------------ */
+
+#define PARALLEL_MAX 64
+#define CHUNK ((size_t)1 << 18)   /* elements: fixed, so results never depend on threads */
+
+static inline size_t chunks_of(size_t n)
+{
+	return (n + CHUNK - 1) / CHUNK;
+}
+
+unsigned parallel_threads(void);
+/* How many workers parallel_for will use for n_chunks (worker indices < it). */
+unsigned parallel_workers(size_t n_chunks);
+/* Runs fn(arg, chunk, worker) once for every chunk < n_chunks. */
+void parallel_for(size_t n_chunks, void (*fn)(void *arg, size_t chunk, unsigned worker), void *arg);
 
 /* ---- error.c ---------------------------------------------------------- */
 
@@ -170,6 +195,8 @@ float tensor_bf16_to_f32(uint16_t b);
 /* The largest |x| of n float32 values as bits (a NaN or infinity shows as
  * >= 0x7f800000), counting only magnitudes whose bits are >= floor. */
 uint32_t tensor_max_abs_bits(const float *x, size_t n, uint32_t floor);
+/* The same over chunks on several threads (a max is exact in any order). */
+uint32_t tensor_max_abs_bits_parallel(const float *x, size_t n, uint32_t floor);
 /* Narrowing, to nearest with ties to even (infinity past the range). */
 uint16_t tensor_f16_from_f64(double v);
 uint16_t tensor_bf16_from_f64(double v);

@@ -193,10 +193,10 @@ static inline uint32_t floored_bits(float x, float floor)
 static int e_of_f32(const struct rf8_job *job, const float *x, size_t n, int *E, bool *any)
 {
 	float ffloor = (float)job->floor;
-	int32_t floor, max = 0;
-	memcpy(&floor, &ffloor, 4);
+	int32_t floor;
 	size_t i;
-	max = (int32_t)tensor_max_abs_bits(x, n, (uint32_t)floor);
+	memcpy(&floor, &ffloor, 4);
+	int32_t max = (int32_t)tensor_max_abs_bits_parallel(x, n, (uint32_t)floor);
 	if (max >= 0x7f800000) {
 		for (i = 0;; i++)
 			if (!isfinite(x[i]))
@@ -304,18 +304,14 @@ static inline uint32_t paper_block(const float *restrict x, size_t n, uint32_t f
 	return slow;
 }
 
-static int encode_f32(const struct rf8_job *job, const float *x, size_t n, uint8_t *codes, int *E_out)
+/* Codes of n values, block by block; returns whether a subnormal was seen. */
+SIMD_CLONES
+static uint32_t codes_f32(const float *x, size_t n, uint32_t floor, int E, enum ggpack_rounding rounding,
+			  uint8_t *codes)
 {
-	int E = 0;
-	bool any = false;
-	int rc = e_of_f32(job, x, n, &E, &any);
-	if (rc)
-		return rc;
-	float ffloor = (float)job->floor;
-	uint32_t floor, slow = 0;
+	uint32_t slow = 0;
 	size_t i = 0;
-	memcpy(&floor, &ffloor, 4);
-	if (job->rounding == GGPACK_ROUND_NEAREST) {
+	if (rounding == GGPACK_ROUND_NEAREST) {
 		for (; i + 64 <= n; i += 64)
 			slow |= nearest_block(x + i, 64, floor, E, codes + i);
 		slow |= nearest_block(x + i, n - i, floor, E, codes + i);
@@ -324,11 +320,44 @@ static int encode_f32(const struct rf8_job *job, const float *x, size_t n, uint8
 			slow |= paper_block(x + i, 64, floor, E, codes + i);
 		slow |= paper_block(x + i, n - i, floor, E, codes + i);
 	}
-	for (size_t k = 0; slow && k < n; k++) { /* rare: subnormal weights */
-		uint32_t u = floored_bits(x[k], ffloor);
+	return slow;
+}
+
+struct codes_job {
+	const float *x;
+	size_t n;
+	float floor;
+	uint32_t floor_bits;
+	int E;
+	enum ggpack_rounding rounding;
+	uint8_t *codes;
+};
+
+static void codes_chunk(void *arg, size_t c, unsigned worker)
+{
+	struct codes_job *j = arg;
+	size_t at = c * CHUNK, len = j->n - at < CHUNK ? j->n - at : CHUNK;
+	const float *x = j->x + at;
+	uint8_t *codes = j->codes + at;
+	uint32_t slow = codes_f32(x, len, j->floor_bits, j->E, j->rounding, codes);
+	for (size_t k = 0; slow && k < len; k++) { /* rare: subnormal weights */
+		uint32_t u = floored_bits(x[k], j->floor);
 		if (u && u < 0x800000)
-			codes[k] = code_slow(x[k], E, job->rounding);
+			codes[k] = code_slow(x[k], j->E, j->rounding);
 	}
+	(void)worker;
+}
+
+static int encode_f32(const struct rf8_job *job, const float *x, size_t n, uint8_t *codes, int *E_out)
+{
+	int E = 0;
+	bool any = false;
+	int rc = e_of_f32(job, x, n, &E, &any);
+	if (rc)
+		return rc;
+	struct codes_job cj = { x, n, (float)job->floor, 0, E, job->rounding, codes };
+	memcpy(&cj.floor_bits, &cj.floor, 4);
+	parallel_for(chunks_of(n), codes_chunk, &cj);
 	*E_out = E;
 	return 0;
 }

@@ -4,6 +4,7 @@
  * explicit little-endian, as ONNX stores raw_data.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -187,6 +188,7 @@ static inline void max_block(const float *restrict x, size_t n, int32_t floor, i
 	}
 }
 
+SIMD_CLONES
 uint32_t tensor_max_abs_bits(const float *x, size_t n, uint32_t floor)
 {
 	int32_t lanes[64] = { 0 }, max = 0;
@@ -198,3 +200,38 @@ uint32_t tensor_max_abs_bits(const float *x, size_t n, uint32_t floor)
 		max = lanes[k] > max ? lanes[k] : max;
 	return (uint32_t)max;
 }
+
+struct max_job {
+	const float *x;
+	size_t n;
+	uint32_t floor;
+	uint32_t *maxes; /* per chunk */
+};
+
+static void max_chunk(void *arg, size_t c, unsigned worker)
+{
+	struct max_job *j = arg;
+	size_t at = c * CHUNK, len = j->n - at < CHUNK ? j->n - at : CHUNK;
+	j->maxes[c] = tensor_max_abs_bits(j->x + at, len, j->floor);
+	(void)worker;
+}
+
+/* max |x| bits over chunks on several threads (a max is exact in any order). */
+uint32_t tensor_max_abs_bits_parallel(const float *x, size_t n, uint32_t floor)
+{
+	size_t nc = chunks_of(n);
+	uint32_t one, *maxes = nc > 1 ? malloc(nc * sizeof *maxes) : &one, max = 0;
+	if (!maxes) /* no memory for the chunk table: one thread */
+		return tensor_max_abs_bits(x, n, floor);
+	struct max_job j = { x, n, floor, maxes };
+	if (nc > 1)
+		parallel_for(nc, max_chunk, &j);
+	else
+		one = tensor_max_abs_bits(x, n, floor);
+	for (size_t c = 0; c < (nc ? nc : 1); c++)
+		max = maxes[c] > max ? maxes[c] : max;
+	if (nc > 1)
+		free(maxes);
+	return max;
+}
+

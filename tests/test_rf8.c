@@ -374,6 +374,31 @@ START_TEST(every_dtype_encodes_like_float32)
 }
 END_TEST
 
+START_TEST(codes_do_not_depend_on_the_thread_count)
+{
+	size_t n = 5 * ((size_t)1 << 18) + 123; /* several chunks and a tail */
+	float *x = malloc(n * sizeof *x);
+	uint8_t *a = malloc(n), *b = malloc(n);
+	seed = 3;
+	for (size_t i = 0; i < n; i++)
+		x[i] = random_float(-40, 2);
+	x[n / 2] = 0x1p-140f; /* a subnormal in one chunk */
+	for (int r = 0; r < 2; r++) {
+		int ea, eb;
+		ggpack_set_threads(1);
+		ck_assert_int_eq(ggpack_rf8_encode(NULL, "t", GGPACK_DTYPE_FLOAT, x, n, r, 0, a, &ea), 0);
+		ggpack_set_threads(2);
+		ck_assert_int_eq(ggpack_rf8_encode(NULL, "t", GGPACK_DTYPE_FLOAT, x, n, r, 0, b, &eb), 0);
+		ck_assert_int_eq(ea, eb);
+		ck_assert_mem_eq(a, b, n);
+	}
+	ggpack_set_threads(0);
+	free(x);
+	free(a);
+	free(b);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("rf8");
@@ -389,6 +414,7 @@ int main(void)
 	tcase_add_test(tc, ties_go_to_the_even_code_and_the_top_rounds_up);
 	tcase_add_test(tc, zeros_and_non_finite_values);
 	tcase_add_test(tc, every_dtype_encodes_like_float32);
+	tcase_add_test(tc, codes_do_not_depend_on_the_thread_count);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

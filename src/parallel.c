@@ -1,0 +1,72 @@
+/*
+ * parallel.c - runs the chunks of a long buffer on several threads. The
+ * chunking is fixed by the buffer alone, and every result is combined in
+ * chunk order (or is exact, like integer counts), so the output never
+ * depends on the number of threads.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static atomic_uint thread_setting; /* 0: not set, use the machine's CPUs */
+
+void ggpack_set_threads(unsigned n)
+{
+	atomic_store(&thread_setting, n);
+}
+
+unsigned parallel_threads(void)
+{
+	unsigned n = atomic_load(&thread_setting);
+	if (!n) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		n = cpus > 0 ? (unsigned)cpus : 1;
+	}
+	return n > PARALLEL_MAX ? PARALLEL_MAX : n;
+}
+
+unsigned parallel_workers(size_t n_chunks)
+{
+	unsigned t = parallel_threads();
+	return n_chunks < t ? (n_chunks ? (unsigned)n_chunks : 1) : t;
+}
+
+struct par_job {
+	size_t n_chunks;
+	void (*fn)(void *arg, size_t chunk, unsigned worker);
+	void *arg;
+	atomic_size_t next;
+};
+
+struct par_worker {
+	struct par_job *job;
+	unsigned index;
+};
+
+static void *par_run(void *p)
+{
+	struct par_worker *w = p;
+	for (size_t c; (c = atomic_fetch_add(&w->job->next, 1)) < w->job->n_chunks;)
+		w->job->fn(w->job->arg, c, w->index);
+	return NULL;
+}
+
+void parallel_for(size_t n_chunks, void (*fn)(void *arg, size_t chunk, unsigned worker), void *arg)
+{
+	struct par_job job = { n_chunks, fn, arg, 0 };
+	struct par_worker workers[PARALLEL_MAX];
+	pthread_t threads[PARALLEL_MAX];
+	unsigned n = parallel_workers(n_chunks), started = 0;
+	for (unsigned i = 1; i < n; i++) {
+		workers[i] = (struct par_worker){ &job, i };
+		if (pthread_create(&threads[i], NULL, par_run, &workers[i]))
+			break; /* fewer threads: the chunks still all run, here */
+		started = i;
+	}
+	workers[0] = (struct par_worker){ &job, 0 };
+	par_run(&workers[0]);
+	for (unsigned i = 1; i <= started; i++)
+		pthread_join(threads[i], NULL);
+}
