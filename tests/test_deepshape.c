@@ -149,6 +149,36 @@ START_TEST(model_scope_does_not_depend_on_how_the_vector_is_cut)
 }
 END_TEST
 
+START_TEST(model_scope_does_not_depend_on_the_thread_count)
+{
+	/* several chunks of 2^18, values on a coarse grid: many ties at the
+	 * thresholds, split across chunks */
+	size_t n = 3 * ((size_t)1 << 18) + 1001;
+	float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y), *z = malloc(n * sizeof *z);
+	laplace_ties(x, n, 0.05);
+	memcpy(y, x, n * sizeof *x);
+	memcpy(z, x, n * sizeof *x);
+	struct ggpack_deepshape_params p;
+	struct ggpack_deepshape_result a, b, c;
+	ggpack_deepshape_defaults(&p);
+	ggpack_set_threads(1);
+	ck_assert_int_eq(ggpack_deepshape(NULL, &x, &n, 1, &p, &a), 0);
+	ggpack_set_threads(2);
+	ck_assert_int_eq(ggpack_deepshape(NULL, &y, &n, 1, &p, &b), 0);
+	ggpack_set_threads(3);
+	ck_assert_int_eq(ggpack_deepshape(NULL, &z, &n, 1, &p, &c), 0);
+	ggpack_set_threads(0);
+	ck_assert_mem_eq(x, y, n * sizeof *x);
+	ck_assert_mem_eq(x, z, n * sizeof *x);
+	ck_assert_uint_eq(a.reassigned, b.reassigned);
+	ck_assert_uint_eq(a.reassigned, c.reassigned);
+	ck_assert(a.reassigned > n / 2);
+	free(x);
+	free(y);
+	free(z);
+}
+END_TEST
+
 static size_t distinct(const float *x, size_t n)
 {
 	float *s = malloc(n * sizeof *s);
@@ -214,6 +244,7 @@ int main(void)
 	tcase_add_test(tc, model_scope_gives_the_reference_result_exactly);
 	tcase_add_test(tc, model_scope_equals_a_literal_full_sort);
 	tcase_add_test(tc, model_scope_does_not_depend_on_how_the_vector_is_cut);
+	tcase_add_test(tc, model_scope_does_not_depend_on_the_thread_count);
 	tcase_add_test(tc, tensor_scope_neither_collapses_nor_leaves_a_tensor_alone);
 	tcase_add_test(tc, nan_is_refused_and_empty_is_fine);
 	suite_add_tcase(s, tc);

@@ -1,0 +1,76 @@
+/*
+ * deepshape.h - what deepshape.c (steps 1-4, the API) and deepshape_bins.c
+ * (step 5: every element's new level) share. Private to the library.
+ */
+#ifndef GGPACK_DEEPSHAPE_H
+#define GGPACK_DEEPSHAPE_H
+
+#include <stdatomic.h>
+
+#include "internal.h"
+
+#define KEEP INT64_MIN            /* the element keeps its q */
+#define BIN_KEEP (-1)
+#define BIN_EDGE (-2)             /* BIN_EDGE - i: edge bin i */
+#define DENSE_INDEX_MAX (1u << 24)
+#define MAX_BINS (1u << 22)       /* in-range levels x sub-bins */
+
+/* The vector in fixed chunks (CHUNK elements, never cut by the thread
+ * count), in order: a chunk's index is also its place in position order. */
+struct ds_chunk {
+	float *x;
+	size_t len;
+};
+
+struct ds_vector {
+	float *const *parts;
+	const size_t *lens;
+	size_t n_parts;
+	size_t *starts;  /* n_parts + 1 prefix offsets */
+	size_t n;
+	struct ds_chunk *chunks;
+	size_t n_chunks;
+};
+
+/* Target counts floor(N p(L)) for L = mu_q - K .. mu_q + K (the levels
+ * with a non-zero count: w(L) falls with |L - mu_q|, so they are one
+ * interval), as cumulative ranks: level L takes ranks [T[i], T[i+1]). */
+struct ds_target {
+	int64_t first_level;
+	size_t n_levels;
+	uint64_t *T;      /* n_levels + 1 */
+};
+
+struct ds_state {
+	struct ggpack_ctx *ctx;
+	struct ds_vector v;
+	float scale;               /* 2^grid */
+	double delta;
+	struct ggpack_hist *h;
+	struct ggpack_deepshape_result r;
+	size_t first, last;        /* in-range entries of h: [first, last) */
+	struct ds_target t;
+	uint32_t *dense;           /* level - h->symbols[first] -> entry, when small */
+	unsigned sub;              /* sub-bins per in-range level (a power of 2) */
+	bool direct;               /* bins cover every level of [lo, hi]: index by arithmetic */
+	int64_t lo, hi;            /* the in-range levels, mu_q - P .. mu_q + P */
+	uint64_t *bin_count;       /* per (entry - first) * sub + sub-bin */
+	int32_t *bin_target;       /* >= 0: target index; BIN_KEEP; <= BIN_EDGE: an edge bin */
+	struct edge_bin *edges;
+	size_t n_edges, n_bounds_total;
+	struct tie_count *ties;    /* per worker */
+	uint64_t *reassigned;      /* per chunk */
+};
+
+
+/* deepshape_bins.c */
+int64_t level_of_rank(const struct ds_target *t, uint64_t r, size_t *i);
+size_t entry_of(const struct ds_state *s, int64_t q);
+/* Step 5 for the in-range elements once the targets are known, and step 6. */
+int ds_reshape(struct ds_state *s);
+/* Step 6 alone: every value on the grid, keeping its level. */
+void ds_snap(struct ds_state *s);
+void ds_edges_free(struct ds_state *s);
+int ds_nomem(struct ds_state *s);
+
+#endif
