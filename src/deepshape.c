@@ -19,6 +19,7 @@ static void state_free(struct ds_state *s)
 	free(s->t.T);
 	free(s->dense);
 	free(s->bin_count);
+	free(s->worker_count);
 	free(s->bin_target);
 	free(s->ties);
 	free(s->reassigned);
@@ -70,6 +71,7 @@ struct fit_job {
 	double (*sums)[4]; /* per chunk: sum, sum |x|, sum x^2, n */
 };
 
+SIMD_CLONES
 static void fit_chunk(void *arg, size_t c, unsigned worker)
 {
 	struct fit_job *j = arg;

@@ -55,6 +55,8 @@ struct ds_state {
 	bool direct;               /* bins cover every level of [lo, hi]: index by arithmetic */
 	int64_t lo, hi;            /* the in-range levels, mu_q - P .. mu_q + P */
 	uint64_t *bin_count;       /* per (entry - first) * sub + sub-bin */
+	uint64_t *worker_count;    /* per worker, n_bins each: who saw how many where */
+	unsigned workers;
 	int32_t *bin_target;       /* >= 0: target index; BIN_KEEP; <= BIN_EDGE: an edge bin */
 	struct edge_bin *edges;
 	size_t n_edges, n_bounds_total;

@@ -132,17 +132,18 @@ static inline void block_bins(const struct ds_state *s, const float *restrict x,
 struct edge_bin {
 	uint64_t *keys;
 	uint64_t n;
-	atomic_uint_fast64_t fill;
+	uint64_t *cursor;          /* per worker: where its next key goes */
 	size_t n_bounds, first_bound; /* its boundaries' place among all edge bins' */
 	uint64_t *bound, *below, *run_len;
 	uint32_t *thr, **run;
 	int64_t *group_level;      /* n_bounds + 1 */
 };
 
-/* A worker's count of the ties met in its current chunk, per boundary. */
+/* A worker's next tie rank in its current chunk, per boundary: the keys
+ * below the threshold, the ties of earlier chunks, and those met so far. */
 struct tie_count {
-	uint32_t *chunk; /* chunk + 1 the count belongs to, 0 for none */
-	uint64_t *seen;
+	uint32_t *chunk; /* chunk + 1 the rank belongs to, 0 for none */
+	uint64_t *next;
 };
 
 void ds_edges_free(struct ds_state *s)
@@ -152,7 +153,7 @@ void ds_edges_free(struct ds_state *s)
 		for (size_t j = 0; j < b->n_bounds; j++)
 			if (!j || b->run[j] != b->run[j - 1])
 				free(b->run[j]);
-		free(b->keys), free(b->bound), free(b->below), free(b->run_len), free(b->thr);
+		free(b->keys), free(b->cursor), free(b->bound), free(b->below), free(b->run_len), free(b->thr);
 		free(b->run), free(b->group_level);
 	}
 	free(s->edges);
@@ -238,6 +239,7 @@ struct count_job {
 	size_t n_bins;
 };
 
+SIMD_CLONES
 static void bin_count_chunk(void *arg, size_t c, unsigned worker)
 {
 	struct count_job *j = arg;
@@ -249,25 +251,23 @@ static void bin_count_chunk(void *arg, size_t c, unsigned worker)
 	});
 }
 
-/* Pass 4: how many in-range elements fall in each sub-bin (per worker
- * counters while they stay small; integer sums are exact in any order). */
+/* Pass 4: how many in-range elements fall in each sub-bin, per worker (a
+ * fixed assignment of chunks, kept for the gather: each worker then
+ * writes its keys at its own offsets). Integer sums are exact. */
 static int bin_count_pass(struct ds_state *s, size_t n_bins)
 {
 	unsigned workers = parallel_workers(s->v.n_chunks);
 	if (n_bins * workers > ((size_t)1 << 24))
-		workers = 1;
+		workers = 1; /* counters too large to keep one set per worker */
 	struct count_job j = { s, calloc(n_bins * workers + 1, sizeof *j.counts), n_bins };
 	if (!j.counts)
 		return GGPACK_E_NOMEM;
-	if (workers > 1)
-		parallel_for(s->v.n_chunks, bin_count_chunk, &j);
-	else
-		for (size_t c = 0; c < s->v.n_chunks; c++)
-			bin_count_chunk(&j, c, 0);
+	parallel_for_static(s->v.n_chunks, workers, bin_count_chunk, &j);
 	for (size_t b = 0; b < n_bins; b++)
 		for (unsigned w = 0; w < workers; w++)
 			s->bin_count[b] += j.counts[(size_t)w * n_bins + b];
-	free(j.counts);
+	s->worker_count = j.counts;
+	s->workers = workers;
 	return 0;
 }
 
@@ -338,8 +338,12 @@ static int bins_map(struct ds_state *s)
 			}
 			s->bin_target[i] = BIN_EDGE - (int32_t)s->n_edges;
 			struct edge_bin *e = &s->edges[s->n_edges++];
-			if (edge_make(s, rank, n, ti, e))
+			if (edge_make(s, rank, n, ti, e) || !(e->cursor = malloc(s->workers * sizeof *e->cursor)))
 				return ds_nomem(s);
+			for (unsigned w = 0, at = 0; w < s->workers; w++) {
+				e->cursor[w] = at; /* worker w's keys follow those of the workers before */
+				at += s->worker_count[(size_t)w * n_bins + i];
+			}
 			e->first_bound = s->n_bounds_total;
 			s->n_bounds_total += e->n_bounds;
 		}
@@ -348,6 +352,7 @@ static int bins_map(struct ds_state *s)
 	return 0;
 }
 
+SIMD_CLONES
 static void gather_chunk(void *arg, size_t c, unsigned worker)
 {
 	struct ds_state *s = arg;
@@ -356,21 +361,30 @@ static void gather_chunk(void *arg, size_t c, unsigned worker)
 		int32_t t = bin >= 0 ? s->bin_target[bin] : BIN_KEEP;
 		if (t <= BIN_EDGE) {
 			struct edge_bin *e = &s->edges[BIN_EDGE - t];
-			e->keys[atomic_fetch_add(&e->fill, 1)] = (uint64_t)float_key(x[i]) << 32 | c;
+			e->keys[e->cursor[worker]++] = (uint64_t)float_key(x[i]) << 32 | c;
 		}
 	});
-	(void)worker;
 }
 
-static int cmp_u32(const void *a, const void *b)
+/* The chunks of a run of ties, sorted by counting: a run can hold a whole
+ * level (weights already on the grid), so no comparison sort. */
+static int sort_chunks(uint32_t *a, uint64_t n, size_t n_chunks)
 {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return (x > y) - (x < y);
+	uint64_t *count = calloc(n_chunks + 1, sizeof *count);
+	if (!count)
+		return GGPACK_E_NOMEM;
+	for (uint64_t k = 0; k < n; k++)
+		count[a[k]]++;
+	for (size_t c = 0, at = 0; c < n_chunks; c++)
+		for (uint64_t m = count[c]; m--;)
+			a[at++] = (uint32_t)c;
+	free(count);
+	return 0;
 }
 
 /* Sorts an edge bin's keys, turns its boundaries into thresholds, and
  * keeps the sorted chunks of each threshold's ties. */
-static int edge_thresholds(struct edge_bin *b)
+static int edge_thresholds(struct edge_bin *b, size_t n_chunks)
 {
 	if (radix_sort(b->keys, b->n))
 		return GGPACK_E_NOMEM;
@@ -388,7 +402,8 @@ static int edge_thresholds(struct edge_bin *b)
 			return GGPACK_E_NOMEM;
 		for (uint64_t k = 0; k < b->run_len[j]; k++)
 			b->run[j][k] = (uint32_t)b->keys[b->below[j] + k];
-		qsort(b->run[j], b->run_len[j], sizeof **b->run, cmp_u32);
+		if (sort_chunks(b->run[j], b->run_len[j], n_chunks))
+			return GGPACK_E_NOMEM;
 	}
 	return 0;
 }
@@ -408,18 +423,18 @@ static int64_t edge_level(struct edge_bin *b, uint32_t k, size_t c, struct tie_c
 	}
 	if (lo < b->n_bounds && b->thr[lo] == k) {
 		size_t g = b->first_bound + lo;
-		if (tc->chunk[g] != c + 1) {
+		if (tc->chunk[g] != c + 1) { /* the first tie of this boundary in chunk c */
 			tc->chunk[g] = (uint32_t)(c + 1);
-			tc->seen[g] = 0;
+			tc->next[g] = b->below[lo] + u32_lower_bound(b->run[lo], b->run_len[lo], (uint32_t)c);
 		}
-		uint64_t rank = b->below[lo] + u32_lower_bound(b->run[lo], b->run_len[lo], (uint32_t)c) +
-				tc->seen[g]++;
+		uint64_t rank = tc->next[g]++;
 		while (lo < b->n_bounds && b->thr[lo] == k && b->bound[lo] <= rank)
 			lo++;
 	}
 	return b->group_level[lo];
 }
 
+SIMD_CLONES
 static void assign_chunk(void *arg, size_t c, unsigned worker)
 {
 	struct ds_state *s = arg;
@@ -443,9 +458,9 @@ static void assign_chunk(void *arg, size_t c, unsigned worker)
 static int assign(struct ds_state *s)
 {
 	unsigned workers = parallel_workers(s->v.n_chunks);
-	parallel_for(s->v.n_chunks, gather_chunk, s);
+	parallel_for_static(s->v.n_chunks, s->workers, gather_chunk, s);
 	for (size_t i = 0; i < s->n_edges; i++)
-		if (edge_thresholds(&s->edges[i]))
+		if (edge_thresholds(&s->edges[i], s->v.n_chunks))
 			return ds_nomem(s);
 	s->ties = calloc(workers, sizeof *s->ties);
 	s->reassigned = calloc(s->v.n_chunks + 1, sizeof *s->reassigned);
@@ -454,14 +469,14 @@ static int assign(struct ds_state *s)
 	int rc = 0;
 	for (unsigned w = 0; w < workers; w++) {
 		s->ties[w].chunk = calloc(s->n_bounds_total + 1, sizeof *s->ties[w].chunk);
-		s->ties[w].seen = calloc(s->n_bounds_total + 1, sizeof *s->ties[w].seen);
-		if (!s->ties[w].chunk || !s->ties[w].seen)
+		s->ties[w].next = calloc(s->n_bounds_total + 1, sizeof *s->ties[w].next);
+		if (!s->ties[w].chunk || !s->ties[w].next)
 			rc = ds_nomem(s);
 	}
 	if (!rc)
 		parallel_for(s->v.n_chunks, assign_chunk, s);
 	for (unsigned w = 0; w < workers; w++)
-		free(s->ties[w].chunk), free(s->ties[w].seen);
+		free(s->ties[w].chunk), free(s->ties[w].next);
 	for (size_t c = 0; !rc && c < s->v.n_chunks; c++)
 		s->r.reassigned += s->reassigned[c];
 	return rc;

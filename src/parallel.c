@@ -5,6 +5,7 @@
  * depends on the number of threads.
  */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -69,4 +70,39 @@ void parallel_for(size_t n_chunks, void (*fn)(void *arg, size_t chunk, unsigned 
 	par_run(&workers[0]);
 	for (unsigned i = 1; i <= started; i++)
 		pthread_join(threads[i], NULL);
+}
+
+struct par_static {
+	size_t n_chunks;
+	unsigned n_workers, index;
+	void (*fn)(void *arg, size_t chunk, unsigned worker);
+	void *arg;
+};
+
+static void *par_static_run(void *p)
+{
+	struct par_static *w = p;
+	for (size_t c = w->index; c < w->n_chunks; c += w->n_workers)
+		w->fn(w->arg, c, w->index);
+	return NULL;
+}
+
+void parallel_for_static(size_t n_chunks, unsigned n_workers,
+			 void (*fn)(void *arg, size_t chunk, unsigned worker), void *arg)
+{
+	struct par_static workers[PARALLEL_MAX];
+	pthread_t threads[PARALLEL_MAX];
+	bool started[PARALLEL_MAX] = { false };
+	n_workers = n_workers < 1 ? 1 : n_workers > PARALLEL_MAX ? PARALLEL_MAX : n_workers;
+	for (unsigned i = 0; i < n_workers; i++)
+		workers[i] = (struct par_static){ n_chunks, n_workers, i, fn, arg };
+	for (unsigned i = 1; i < n_workers; i++)
+		started[i] = !pthread_create(&threads[i], NULL, par_static_run, &workers[i]);
+	par_static_run(&workers[0]);
+	for (unsigned i = 1; i < n_workers; i++) {
+		if (started[i])
+			pthread_join(threads[i], NULL);
+		else
+			par_static_run(&workers[i]); /* no thread: same chunks, same worker index, here */
+	}
 }
