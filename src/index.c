@@ -17,19 +17,6 @@ struct builder {
 	struct ggpack_model *m;
 };
 
-static int grow(void **arr, size_t *cap, size_t n, size_t size)
-{
-	if (n < *cap)
-		return 0;
-	size_t c = *cap ? 2 * *cap : 16;
-	void *p = realloc(*arr, c * size);
-	if (!p)
-		return GGPACK_E_NOMEM;
-	*arr = p;
-	*cap = c;
-	return 0;
-}
-
 static int nomem(struct builder *b)
 {
 	return ctx_fail(b->ctx, GGPACK_E_NOMEM, "%s: out of memory", b->m->path);
@@ -123,7 +110,7 @@ static int tensor_add(struct builder *b, uint32_t region, const Onnx__TensorProt
 		      uint32_t graph, enum ggpack_tensor_kind kind, const Onnx__NodeProto *node)
 {
 	struct ggpack_model *m = b->m;
-	if (!p || grow((void **)&m->tensors, &m->cap_tensors, m->n_tensors, sizeof *m->tensors))
+	if (!p || grow_array(&m->tensors, &m->cap_tensors, m->n_tensors, sizeof *m->tensors))
 		return p ? nomem(b) : mismatch(b, "a tensor");
 	struct index_tensor *t = &m->tensors[m->n_tensors];
 	memset(t, 0, sizeof *t);
@@ -231,7 +218,7 @@ static int graph_build(struct builder *b, uint32_t region, const Onnx__GraphProt
 		       uint32_t parent, const char *path)
 {
 	struct ggpack_model *m = b->m;
-	if (grow((void **)&m->graphs, &m->cap_graphs, m->n_graphs, sizeof *m->graphs))
+	if (grow_array(&m->graphs, &m->cap_graphs, m->n_graphs, sizeof *m->graphs))
 		return nomem(b);
 	uint32_t gi = (uint32_t)m->n_graphs++;
 	struct index_graph *g = &m->graphs[gi];
@@ -303,7 +290,7 @@ static int consumers_build(struct builder *b)
 				if (ti == NONE)
 					continue;
 				struct index_tensor *t = &m->tensors[ti];
-				if (grow((void **)&t->consumers, &t->cap_consumers, t->n_consumers,
+				if (grow_array(&t->consumers, &t->cap_consumers, t->n_consumers,
 					 sizeof *t->consumers))
 					return nomem(b);
 				t->consumers[t->n_consumers++] = (struct index_consumer){ gi, n, (int)j };

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/types.h>
 
 #include "ggpack.h"
@@ -30,6 +31,24 @@
 static inline const char *str_or_empty(const char *s)
 {
 	return s ? s : "";
+}
+
+/* Makes room for element n of the array *arr of *cap elements of `size`
+ * bytes, doubling it; GGPACK_E_NOMEM (the array unchanged) when it cannot. */
+static inline int grow_array(void *arr, size_t *cap, size_t n, size_t size)
+{
+	void **a = arr;
+	if (n < *cap)
+		return 0;
+	size_t c = *cap ? 2 * *cap : 16;
+	if (c > SIZE_MAX / size)
+		return GGPACK_E_NOMEM;
+	void *p = realloc(*a, c * size);
+	if (!p)
+		return GGPACK_E_NOMEM;
+	*a = p;
+	*cap = c;
+	return 0;
 }
 
 /* ---- parallel.c: chunks of long buffers on several threads ------------ */

@@ -78,14 +78,8 @@ static void uses_free(struct uses *u, size_t n_graphs)
 static int use_add(struct uses *u, uint32_t def, uint32_t graph, const Onnx__NodeProto *n, int slot)
 {
 	const char *name = n->input[slot];
-	if (u->n == u->cap) {
-		size_t cap = u->cap ? 2 * u->cap : 256;
-		void *p = realloc(u->list, cap * sizeof *u->list);
-		if (!p)
-			return GGPACK_E_NOMEM;
-		u->list = p;
-		u->cap = cap;
-	}
+	if (grow_array(&u->list, &u->cap, u->n, sizeof *u->list))
+		return GGPACK_E_NOMEM;
 	uint32_t i = (uint32_t)u->n++;
 	u->list[i] = (struct use){ graph, n, slot, strmap_get(&u->by_graph[def], name) };
 	return strmap_set(&u->by_graph[def], name, i); /* the new head of its list */

@@ -115,14 +115,8 @@ static uint32_t region_add(struct walker *w, size_t field_off, size_t len_off, s
 			   const ProtobufCMessageDescriptor *type)
 {
 	struct wire_scan *s = w->scan;
-	if (s->n_regions == s->cap_regions) {
-		size_t cap = s->cap_regions ? 2 * s->cap_regions : 64;
-		void *p = realloc(s->regions, cap * sizeof *s->regions);
-		if (!p)
-			return NONE;
-		s->regions = p;
-		s->cap_regions = cap;
-	}
+	if (grow_array(&s->regions, &s->cap_regions, s->n_regions, sizeof *s->regions))
+		return NONE;
 	uint32_t i = (uint32_t)s->n_regions++;
 	struct wire_region *r = &s->regions[i];
 	memset(r, 0, sizeof *r);
