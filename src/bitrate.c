@@ -121,7 +121,7 @@ static int hist_by_sorting(float *const *parts, const size_t *lens, size_t n_par
 		return GGPACK_E_NOMEM;
 	for (size_t p = 0, i = 0; p < n_parts; p++)
 		for (size_t j = 0; j < lens[p]; j++)
-			q[i++] = (int64_t)rintf(parts[p][j] * scale);
+			q[i++] = level_of(parts[p][j] * scale);
 	qsort(q, n, sizeof *q, cmp_i64);
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)

@@ -116,7 +116,7 @@ static inline void block_bins(const struct ds_state *s, const float *restrict x,
 	}
 	for (size_t i = 0; i < n; i++) { /* bins over the levels present, through a lookup */
 		float y = x[i] * s->scale;
-		int64_t q = (int64_t)rintf(y);
+		int64_t q = level_of(y);
 		qf[i] = (float)q;
 		bins[i] = q < s->lo || q > s->hi ? -1 :
 			  (int32_t)((entry_of(s, q) - s->first) * s->sub + sub_of(s, y, (float)q));

@@ -7,6 +7,7 @@
 #ifndef GGPACK_INTERNAL_H
 #define GGPACK_INTERNAL_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,6 +50,14 @@ static inline int grow_array(void *arr, size_t *cap, size_t n, size_t size)
 	*a = p;
 	*cap = c;
 	return 0;
+}
+
+/* The grid level rint(y) of a scaled value as an integer; clamped to
+ * +-2^62, since converting a float past int64's range is undefined. */
+static inline int64_t level_of(float y)
+{
+	float r = rintf(y);
+	return r >= 0x1p62f ? (INT64_C(1) << 62) : r <= -0x1p62f ? -(INT64_C(1) << 62) : (int64_t)r;
 }
 
 /* ---- parallel.c: chunks of long buffers on several threads ------------ */

@@ -101,6 +101,11 @@ START_TEST(grid_levels_round_to_nearest_even)
 	ggpack_hist_bits(h, &b);
 	ck_assert_double_eq_tol(b.entropy, 1.5, 1e-12);
 	ggpack_hist_free(h);
+	/* levels past int64: clamped, not undefined */
+	float huge[] = { 0, 3e38f, -3e38f };
+	ck_assert_int_eq(ggpack_hist_from_grid_f32(huge, 3, 60, &h), 0);
+	ck_assert_uint_eq(ggpack_hist_distinct(h), 3);
+	ggpack_hist_free(h);
 	float nan[] = { 0, NAN };
 	ck_assert_int_eq(ggpack_hist_from_grid_f32(nan, 2, 13, &h), GGPACK_E_INVALID);
 }

@@ -374,6 +374,29 @@ START_TEST(every_dtype_encodes_like_float32)
 }
 END_TEST
 
+START_TEST(float64_nearest_agrees_with_brute_force)
+{
+	/* doubles carry bits under float32's mantissa: "the rest is not zero" */
+	size_t n = 1000;
+	double *x = malloc(n * sizeof *x);
+	uint8_t *codes = malloc(n);
+	seed = 17;
+	for (size_t r = 0; r < 100; r++) {
+		for (size_t i = 0; i < n; i++)
+			x[i] = ldexp(1 + uni(), (int)(uni() * 40) - 30) * (uni() < 0.5 ? -1 : 1);
+		int E;
+		ck_assert_int_eq(ggpack_rf8_encode(NULL, "d", GGPACK_DTYPE_DOUBLE, x, n, GGPACK_ROUND_NEAREST, 0, codes, &E), 0);
+		ck_assert_int_eq(E, brute_E(x, n));
+		for (size_t i = 0; i < n; i++) {
+			int k = brute_nearest_k(fabs(x[i]), E);
+			ck_assert_int_eq(codes[i], k ? k | (x[i] < 0 ? 0x80 : 0) : 0);
+		}
+	}
+	free(x);
+	free(codes);
+}
+END_TEST
+
 START_TEST(codes_do_not_depend_on_the_thread_count)
 {
 	size_t n = 5 * ((size_t)1 << 18) + 123; /* several chunks and a tail */
@@ -415,6 +438,7 @@ int main(void)
 	tcase_add_test(tc, zeros_and_non_finite_values);
 	tcase_add_test(tc, every_dtype_encodes_like_float32);
 	tcase_add_test(tc, codes_do_not_depend_on_the_thread_count);
+	tcase_add_test(tc, float64_nearest_agrees_with_brute_force);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
