@@ -216,60 +216,74 @@ static int note_field(struct walker *w, uint32_t region, const ProtobufCMessageD
 	return 0;
 }
 
+/* Reads the value of field f (its tag already read, at f->off) in
+ * [p, end): fills f->start, f->end, f->value, and *len_off for a
+ * length-delimited one. Reports where and how it breaks. */
+static int walk_value(struct walker *w, size_t p, size_t end, const ProtobufCMessageDescriptor *d,
+		      struct wire_field *f, size_t *len_off)
+{
+	const uint8_t *buf = w->buf;
+	size_t n;
+	uint64_t v = 0;
+	f->start = p;
+	switch (f->wire_type) {
+	case 0:
+		if (!(n = wire_get_varint(buf + p, buf + end, &v)))
+			return walk_fail(w, p, d, f->number, "a varint is cut off or longer than 10 bytes");
+		p += n;
+		break;
+	case 1: case 5:
+		n = f->wire_type == 1 ? 8 : 4;
+		if (end - p < n)
+			return walk_fail(w, p, d, f->number, "a fixed-size value runs past the end of its message");
+		p += n;
+		break;
+	case 2:
+		*len_off = p;
+		/* protobuf-c takes lengths of at most 5 bytes and 32 bits */
+		if (!(n = wire_get_varint(buf + p, buf + end, &v)) || n > 5 || v > UINT32_MAX)
+			return walk_fail(w, p, d, f->number, "a length is cut off or malformed");
+		p += n;
+		if (v > end - p)
+			return walk_fail(w, f->off, d, f->number, "a length runs past the end of its message");
+		f->start = p;
+		p += v;
+		break;
+	default:
+		return walk_fail(w, f->off, d, f->number, "an unsupported wire type (group or invalid)");
+	}
+	f->end = p;
+	f->value = v;
+	return 0;
+}
+
 static int walk_message(struct walker *w, size_t start, size_t end,
 			const ProtobufCMessageDescriptor *d, uint32_t region, int depth)
 {
-	const uint8_t *buf = w->buf;
 	uint64_t seen = 0;
 	if (depth > WIRE_MAX_DEPTH)
 		return walk_fail(w, start, d, 0, "messages nested too deeply");
 	for (size_t p = start; p < end;) {
-		size_t field_off = p, n, len_off = 0, vstart, vend;
-		uint64_t tag, v = 0;
-		if (!(n = wire_get_varint(buf + p, buf + end, &tag)) || tag > UINT32_MAX)
+		struct wire_field f = { .off = p };
+		size_t n, len_off = 0;
+		uint64_t tag;
+		if (!(n = wire_get_varint(w->buf + p, w->buf + end, &tag)) || tag > UINT32_MAX)
 			return walk_fail(w, p, d, 0, "a field tag is cut off or malformed");
-		p += n;
-		uint32_t field = (uint32_t)(tag >> 3), wt = (uint32_t)(tag & 7);
-		if (field == 0)
-			return walk_fail(w, field_off, d, 0, "field number 0");
-		const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field(d, field);
-		vstart = p;
-		switch (wt) {
-		case 0:
-			if (!(n = wire_get_varint(buf + p, buf + end, &v)))
-				return walk_fail(w, p, d, field, "a varint is cut off or longer than 10 bytes");
-			p += n;
-			break;
-		case 1: case 5:
-			n = wt == 1 ? 8 : 4;
-			if (end - p < n)
-				return walk_fail(w, p, d, field, "a fixed-size value runs past the end of its message");
-			p += n;
-			break;
-		case 2:
-			len_off = p;
-			if (!(n = wire_get_varint(buf + p, buf + end, &v)) || n > 5 || v > UINT32_MAX)
-				return walk_fail(w, p, d, field, "a length is cut off or malformed");
-			p += n;
-			if (v > end - p)
-				return walk_fail(w, field_off, d, field,
-						 "a length runs past the end of its message");
-			vstart = p;
-			p += v;
-			break;
-		default:
-			return walk_fail(w, field_off, d, field, "an unsupported wire type (group or invalid)");
-		}
-		vend = p;
-		if (fd && wt != 2 && wt != natural_wire_type(fd->type))
-			return walk_fail(w, field_off, d, field, "the wire type does not match the field's type");
-		if (wt == 2) {
-			int rc = walk_delimited(w, field_off, len_off, vstart, vend, d, fd, region, depth);
-			if (rc)
-				return rc;
-		}
-		int rc = note_field(w, region, d, fd, field_off, vstart, vend, v, &seen);
+		f.number = (uint32_t)(tag >> 3);
+		f.wire_type = (uint32_t)(tag & 7);
+		if (f.number == 0)
+			return walk_fail(w, p, d, 0, "field number 0");
+		int rc = walk_value(w, p + n, end, d, &f, &len_off);
 		if (rc)
+			return rc;
+		p = f.end;
+		const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field(d, f.number);
+		if (fd && f.wire_type != 2 && f.wire_type != natural_wire_type(fd->type))
+			return walk_fail(w, f.off, d, f.number, "the wire type does not match the field's type");
+		if (f.wire_type == 2 &&
+		    (rc = walk_delimited(w, f.off, len_off, f.start, f.end, d, fd, region, depth)))
+			return rc;
+		if ((rc = note_field(w, region, d, fd, f.off, f.start, f.end, f.value, &seen)))
 			return rc;
 	}
 	return 0;
