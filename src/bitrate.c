@@ -85,8 +85,7 @@ struct codes_count_job {
 static void codes_count_chunk(void *arg, size_t c, unsigned worker)
 {
 	struct codes_count_job *j = arg;
-	size_t at = c * CHUNK;
-	count_codes(j->codes + at, j->n - at < CHUNK ? j->n - at : CHUNK, j->bins[worker]);
+	count_codes(j->codes + c * CHUNK, chunk_len(j->n, c), j->bins[worker]);
 }
 
 int ggpack_hist_from_codes(const uint8_t *codes, size_t n, struct ggpack_hist **out)
@@ -146,16 +145,7 @@ static int hist_by_sorting(float *const *parts, const size_t *lens, size_t n_par
 
 #define DENSE_MAX_BINS (1u << 24)
 
-/* The chunks of several buffers taken as one. */
-struct chunk {
-	const float *x;
-	size_t len;
-};
-
 struct grid_count_job {
-	float *const *parts;
-	const size_t *lens;
-	size_t n_parts;
 	float scale;
 	int64_t base;
 	size_t n_bins;
@@ -164,39 +154,13 @@ struct grid_count_job {
 	size_t n_chunks;
 };
 
-static int chunk_list(struct grid_count_job *j)
-{
-	size_t n = 0;
-	for (size_t p = 0; p < j->n_parts; p++)
-		n += chunks_of(j->lens[p]);
-	j->chunks = malloc((n ? n : 1) * sizeof *j->chunks);
-	if (!j->chunks)
-		return GGPACK_E_NOMEM;
-	for (size_t p = 0; p < j->n_parts; p++)
-		for (size_t at = 0; at < j->lens[p]; at += CHUNK)
-			j->chunks[j->n_chunks++] = (struct chunk){ j->parts[p] + at,
-								   j->lens[p] - at < CHUNK ? j->lens[p] - at : CHUNK };
-	return 0;
-}
-
-/* The bin of each of n values (n <= 64): rint by the 1.5 * 2^23 trick on
- * the bits, in masks, so that a block vectorizes (rintf is a libm call on
- * baseline x86-64); values from 2^23 up are integers already. The dense
- * path guarantees every level fits. */
+/* The bin of each of n values (n <= 64), branch-free so that a block
+ * vectorizes. The dense path guarantees every level fits. */
 static inline void grid_bins(const float *restrict x, size_t n, float scale, int32_t base,
 			     int32_t *restrict bin)
 {
-	for (size_t i = 0; i < n; i++) {
-		float y = x[i] * scale, r = (y + 12582912.0f) - 12582912.0f;
-		uint32_t yb, rb;
-		memcpy(&yb, &y, 4);
-		memcpy(&rb, &r, 4);
-		uint32_t small = (int32_t)(yb & 0x7fffffff) < 0x4b000000;
-		uint32_t qb = (rb & -small) | (yb & (small - 1));
-		float q;
-		memcpy(&q, &qb, 4);
-		bin[i] = (int32_t)q - base;
-	}
+	for (size_t i = 0; i < n; i++)
+		bin[i] = (int32_t)rint_float(x[i] * scale) - base;
 }
 
 /* Four interleaved sub-histograms: weights crowd the central levels, and
@@ -239,8 +203,8 @@ int hist_grid_parts(float *const *parts, const size_t *lens, size_t n_parts, int
 	if (qhi - qlo >= DENSE_MAX_BINS)
 		return hist_by_sorting(parts, lens, n_parts, n, scale, out);
 	size_t n_bins = (size_t)(qhi - qlo) + 1;
-	struct grid_count_job j = { parts, lens, n_parts, scale, (int64_t)qlo, n_bins, NULL, NULL, 0 };
-	if (chunk_list(&j))
+	struct grid_count_job j = { scale, (int64_t)qlo, n_bins, NULL, NULL, 0 };
+	if (chunks_make(parts, lens, n_parts, &j.chunks, &j.n_chunks))
 		return GGPACK_E_NOMEM;
 	/* a private set of counters per worker, while they stay small */
 	unsigned workers = n_bins * 4 * parallel_workers(j.n_chunks) <= ((size_t)1 << 24)

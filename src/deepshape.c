@@ -14,7 +14,6 @@
 static void state_free(struct ds_state *s)
 {
 	ggpack_hist_free(s->h);
-	free(s->v.starts);
 	free(s->v.chunks);
 	free(s->t.T);
 	free(s->dense);
@@ -220,26 +219,11 @@ int ggpack_deepshape(struct ggpack_ctx *ctx, float *const *parts, const size_t *
 	int rc = check_params(ctx, params);
 	if (rc)
 		return rc;
-	s.v = (struct ds_vector){ .parts = parts, .lens = lens, .n_parts = n_parts,
-				  .starts = malloc((n_parts + 1) * sizeof(size_t)) };
-	if (!s.v.starts)
-		return ds_nomem(&s);
-	for (size_t p = 0; p < n_parts; p++) {
-		s.v.starts[p] = s.v.n;
+	s.v = (struct ds_vector){ .parts = parts, .lens = lens, .n_parts = n_parts };
+	for (size_t p = 0; p < n_parts; p++)
 		s.v.n += lens[p];
-	}
-	s.v.starts[n_parts] = s.v.n;
-	size_t nc = 0;
-	for (size_t p = 0; p < n_parts; p++)
-		nc += chunks_of(lens[p]);
-	if (!(s.v.chunks = malloc((nc + 1) * sizeof *s.v.chunks))) {
-		state_free(&s);
+	if (chunks_make(parts, lens, n_parts, &s.v.chunks, &s.v.n_chunks))
 		return ds_nomem(&s);
-	}
-	for (size_t p = 0; p < n_parts; p++)
-		for (size_t at = 0; at < lens[p]; at += CHUNK)
-			s.v.chunks[s.v.n_chunks++] = (struct ds_chunk){ parts[p] + at,
-								lens[p] - at < CHUNK ? lens[p] - at : CHUNK };
 	if (!s.v.n) { /* nothing to shape */
 		memset(result, 0, sizeof *result);
 		result->grid = params->grid;

@@ -17,18 +17,12 @@
 
 /* The vector in fixed chunks (CHUNK elements, never cut by the thread
  * count), in order: a chunk's index is also its place in position order. */
-struct ds_chunk {
-	float *x;
-	size_t len;
-};
-
 struct ds_vector {
 	float *const *parts;
 	const size_t *lens;
 	size_t n_parts;
-	size_t *starts;  /* n_parts + 1 prefix offsets */
 	size_t n;
-	struct ds_chunk *chunks;
+	struct chunk *chunks;
 	size_t n_chunks;
 };
 

@@ -51,7 +51,6 @@ static inline uint32_t float_key(float x)
  * within it; that is monotone in the value, so a sub-bin, like a level,
  * holds a contiguous run of ranks. */
 #define BLOCK 64
-#define ROUND_MAGIC 12582912.0f  /* 1.5 * 2^23: adding and taking it away rounds to an integer */
 
 static inline unsigned sub_of(const struct ds_state *s, float y, float q)
 {
@@ -60,48 +59,24 @@ static inline unsigned sub_of(const struct ds_state *s, float y, float q)
 	return b < s->sub ? b : s->sub - 1;
 }
 
-static inline float f_of(uint32_t u)
-{
-	float f;
-	memcpy(&f, &u, 4);
-	return f;
-}
-
-static inline uint32_t u_of(float f)
-{
-	uint32_t u;
-	memcpy(&u, &f, 4);
-	return u;
-}
-
-/* c ? a : b for c in {0, 1}, with no branch */
-static inline uint32_t pick(int32_t c, uint32_t a, uint32_t b)
-{
-	return (a & -(uint32_t)c) | (b & ((uint32_t)c - 1));
-}
-
 /* Direct bins cover every level of [lo, hi], so a value's bin is arithmetic
- * and a block of 64 vectorizes: rint by the magic number (exact under
- * round-to-nearest-even, no libm call), comparisons on the bits (GCC keeps
- * float ?: as jumps), masks instead of branches. */
+ * and a block of 64 vectorizes: rint_float, comparisons on the bits,
+ * masks instead of branches. */
 static inline void block_bins_direct(const struct ds_state *s, const float *restrict x, size_t n,
 				     float *restrict qf, int32_t *restrict bins)
 {
 	int32_t lo = (int32_t)s->lo, levels = (int32_t)(s->hi - s->lo + 1), sub = (int32_t)s->sub;
 	float scale = s->scale, subf = (float)s->sub;
 	for (size_t i = 0; i < n; i++) {
-		float y = x[i] * scale;
-		uint32_t yb = u_of(y);
-		int32_t small = (int32_t)(yb & 0x7fffffff) < 0x4b000000; /* |y| < 2^23; else an integer */
-		uint32_t qb = pick(small, u_of((y + ROUND_MAGIC) - ROUND_MAGIC), yb);
-		float q = f_of(qb);
+		float y = x[i] * scale, q = rint_float(y);
+		uint32_t qb = u32_of(q);
 		qf[i] = q;
 		int32_t big = (int32_t)(qb & 0x7fffffff) > 0x4e800000; /* |q| > 2^30: clamp to convert */
-		int32_t rel = (int32_t)f_of(pick(big, (qb & 0x80000000) | 0x4e800000, qb)) - lo;
+		int32_t rel = (int32_t)f32_of(pick_u32(big, (qb & 0x80000000) | 0x4e800000, qb)) - lo;
 		int32_t b = (int32_t)((y - q + 0.5f) * subf);
-		b = (int32_t)pick(b > sub - 1, (uint32_t)(sub - 1), (uint32_t)b);
+		b = (int32_t)pick_u32(b > sub - 1, (uint32_t)(sub - 1), (uint32_t)b);
 		int32_t in = (uint32_t)rel < (uint32_t)levels;
-		bins[i] = (int32_t)pick(in, (uint32_t)(rel * sub + b), (uint32_t)-1);
+		bins[i] = (int32_t)pick_u32(in, (uint32_t)(rel * sub + b), (uint32_t)-1);
 	}
 }
 

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "ggpack.h"
@@ -52,6 +53,37 @@ static inline int grow_array(void *arr, size_t *cap, size_t n, size_t size)
 	return 0;
 }
 
+/* Bits of a float and back, and c ? a : b for c in {0, 1}: the pieces of
+ * branch-free loops (GCC turns float ?: into jumps, which stop it from
+ * vectorizing). */
+static inline uint32_t u32_of(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, 4);
+	return u;
+}
+
+static inline float f32_of(uint32_t u)
+{
+	float f;
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+static inline uint32_t pick_u32(int32_t c, uint32_t a, uint32_t b)
+{
+	return (a & -(uint32_t)c) | (b & ((uint32_t)c - 1));
+}
+
+/* rint(y) without a branch or a libm call (rintf is one on baseline
+ * x86-64): adding and taking away 1.5 * 2^23 rounds to an integer under
+ * round-to-nearest-even; from 2^23 up, y is an integer already. */
+static inline float rint_float(float y)
+{
+	int32_t small = (int32_t)(u32_of(y) & 0x7fffffff) < 0x4b000000;
+	return f32_of(pick_u32(small, u32_of((y + 12582912.0f) - 12582912.0f), u32_of(y)));
+}
+
 /* The grid level rint(y) of a scaled value as an integer; clamped to
  * +-2^62, since converting a float past int64's range is undefined. */
 static inline int64_t level_of(float y)
@@ -69,6 +101,22 @@ static inline size_t chunks_of(size_t n)
 {
 	return (n + CHUNK - 1) / CHUNK;
 }
+
+/* Elements in chunk c of a buffer of n. */
+static inline size_t chunk_len(size_t n, size_t c)
+{
+	return n - c * CHUNK < CHUNK ? n - c * CHUNK : CHUNK;
+}
+
+/* One chunk of several buffers taken as one, in order. */
+struct chunk {
+	float *x;
+	size_t len;
+};
+
+/* The chunks of n_parts buffers, in order (malloc'd). GGPACK_E_NOMEM. */
+int chunks_make(float *const *parts, const size_t *lens, size_t n_parts, struct chunk **out,
+		size_t *n_out);
 
 unsigned parallel_threads(void);
 /* How many workers parallel_for will use for n_chunks (worker indices < it). */

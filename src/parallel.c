@@ -34,6 +34,24 @@ unsigned parallel_workers(size_t n_chunks)
 	return n_chunks < t ? (n_chunks ? (unsigned)n_chunks : 1) : t;
 }
 
+int chunks_make(float *const *parts, const size_t *lens, size_t n_parts, struct chunk **out,
+		size_t *n_out)
+{
+	size_t n = 0;
+	for (size_t p = 0; p < n_parts; p++)
+		n += chunks_of(lens[p]);
+	struct chunk *c = malloc((n ? n : 1) * sizeof *c);
+	if (!c)
+		return GGPACK_E_NOMEM;
+	n = 0;
+	for (size_t p = 0; p < n_parts; p++)
+		for (size_t k = 0; k < chunks_of(lens[p]); k++)
+			c[n++] = (struct chunk){ parts[p] + k * CHUNK, chunk_len(lens[p], k) };
+	*out = c;
+	*n_out = n;
+	return 0;
+}
+
 struct par_job {
 	size_t n_chunks;
 	void (*fn)(void *arg, size_t chunk, unsigned worker);

@@ -246,12 +246,6 @@ static uint8_t code_slow(double x, int E, enum ggpack_rounding rounding)
  * exact path. */
 #define MID(m) ((uint32_t)(m) << 18)
 
-/* c ? a : b for c in {0, 1} */
-static inline int32_t pick(int32_t c, int32_t a, int32_t b)
-{
-	return (a & -c) | (b & (c - 1));
-}
-
 static inline uint32_t nearest_block(const float *restrict x, size_t n, uint32_t floor, int E,
 				     uint8_t *restrict codes)
 {
@@ -269,9 +263,9 @@ static inline uint32_t nearest_block(const float *restrict x, size_t n, uint32_t
 		int32_t tie = (f == MID(1)) | (f == MID(3)) | (f == MID(6)) | (f == MID(12)) |
 			      (f == MID(20)) | (f == MID(26)) | (f == MID(30));
 		int32_t k = 1 + 7 * b + j + (tie & ((1 + b + j) & 1));
-		k = pick(k > RF8_TOP, RF8_TOP, k);
-		k = pick(b >= RF8_BINADES, RF8_TOP, k);
-		k = pick(b < 0, (b == -1) & (f != 0), k); /* 0 and 2^E tie at 2^(E-1) */
+		k = (int32_t)pick_u32(k > RF8_TOP, RF8_TOP, (uint32_t)k);
+		k = (int32_t)pick_u32(b >= RF8_BINADES, RF8_TOP, (uint32_t)k);
+		k = (int32_t)pick_u32(b < 0, (b == -1) & (f != 0), (uint32_t)k); /* 0 and 2^E tie at 2^(E-1) */
 		k &= -(int32_t)(u != 0);
 		slow |= u - 1 < 0x7fffff; /* a subnormal, not zero */
 		codes[i] = (uint8_t)(k | (sign & -(int32_t)(k != 0)));
@@ -294,8 +288,8 @@ static inline uint32_t paper_block(const float *restrict x, size_t n, uint32_t f
 		int32_t piece = (f >= c0) + (f >= c1) + (f >= c2) + (f >= c3) + (f >= c4) + (f >= c5) + (f >= c6);
 		int32_t up = piece == 7;
 		int32_t b = (int32_t)(u >> 23) - 127 + up - E;
-		int32_t k = 1 + 7 * b + pick(up, 0, piece);
-		k = pick(k > RF8_TOP, RF8_TOP, k);
+		int32_t k = 1 + 7 * b + (int32_t)pick_u32(up, 0, (uint32_t)piece);
+		k = (int32_t)pick_u32(k > RF8_TOP, RF8_TOP, (uint32_t)k);
 		k &= -(int32_t)(b >= 0); /* under the window: zero */
 		k &= -(int32_t)(u != 0);
 		slow |= u - 1 < 0x7fffff;
@@ -336,7 +330,7 @@ struct codes_job {
 static void codes_chunk(void *arg, size_t c, unsigned worker)
 {
 	struct codes_job *j = arg;
-	size_t at = c * CHUNK, len = j->n - at < CHUNK ? j->n - at : CHUNK;
+	size_t at = c * CHUNK, len = chunk_len(j->n, c);
 	const float *x = j->x + at;
 	uint8_t *codes = j->codes + at;
 	uint32_t slow = codes_f32(x, len, j->floor_bits, j->E, j->rounding, codes);

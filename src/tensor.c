@@ -211,7 +211,7 @@ struct max_job {
 static void max_chunk(void *arg, size_t c, unsigned worker)
 {
 	struct max_job *j = arg;
-	size_t at = c * CHUNK, len = j->n - at < CHUNK ? j->n - at : CHUNK;
+	size_t at = c * CHUNK, len = chunk_len(j->n, c);
 	j->maxes[c] = tensor_max_abs_bits(j->x + at, len, j->floor);
 	(void)worker;
 }
