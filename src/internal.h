@@ -295,6 +295,29 @@ struct ggpack_hist {
 int hist_grid_parts(float *const *parts, const size_t *lens, size_t n_parts, int grid,
 		    struct ggpack_hist **out);
 
+/* ---- save.c ------------------------------------------------------------- */
+
+/* New contents for one tensor (convert): raw little-endian elements, and
+ * optionally a new data_type and name. data == NULL keeps the tensor. */
+struct save_change {
+	const void *data;
+	uint64_t bytes;
+	int32_t dtype;     /* 0 keeps it */
+	const char *name;  /* NULL keeps it */
+};
+
+/* Everything a conversion changes: per-tensor contents (n_tensors entries
+ * or NULL) and further edits (nodes inserted, inputs retyped, metadata). */
+struct save_changes {
+	const struct save_change *tensors;
+	const struct splice_edit *edits;
+	size_t n_edits;
+};
+
+/* ggpack_model_save with changes applied. */
+int save_model(struct ggpack_ctx *ctx, const struct ggpack_model *m, const char *path,
+	       const struct ggpack_save_options *options, const struct save_changes *ch);
+
 /* ---- model.c, index.c: the loaded model ---------------------------------- */
 
 struct index_graph {

@@ -15,7 +15,6 @@
 
 #define DATA_ALIGN 4096
 #define PROTOBUF_LIMIT 0x7fffffffu /* protobuf refuses messages of 2 GiB and more */
-#define MAX_EDITS_PER_TENSOR 8
 
 struct ext_chunk {
 	const uint8_t *data;
@@ -24,14 +23,15 @@ struct ext_chunk {
 
 struct save_plan {
 	struct splice_edit *edits;
-	size_t n_edits;
-	struct splice_piece *pieces;   /* 2 per tensor */
+	size_t n_edits, cap_edits;
+	struct splice_piece *pieces;   /* 3 per tensor */
 	uint8_t (*hdr)[16];            /* per tensor: raw_data tag and length */
 	uint8_t **owned;               /* per tensor: converted data, packed fields */
 	struct ext_chunk *chunks;
 	size_t n_chunks;
 	uint64_t data_size;
 	const char *data_name;         /* location written into the model */
+	const struct save_change *changes; /* per tensor, or NULL */
 };
 
 static void plan_free(struct save_plan *p, size_t n_tensors)
@@ -46,15 +46,36 @@ static void plan_free(struct save_plan *p, size_t n_tensors)
 	memset(p, 0, sizeof *p);
 }
 
-static int plan_alloc(struct save_plan *p, size_t n)
+static int plan_alloc(struct save_plan *p, size_t n, const struct save_changes *ch)
 {
 	memset(p, 0, sizeof *p);
-	p->edits = calloc(n * MAX_EDITS_PER_TENSOR + 1, sizeof *p->edits);
-	p->pieces = calloc(2 * n + 1, sizeof *p->pieces);
+	p->changes = ch ? ch->tensors : NULL;
+	p->pieces = calloc(3 * n + 1, sizeof *p->pieces);
 	p->hdr = calloc(n + 1, sizeof *p->hdr);
 	p->owned = calloc(2 * n + 1, sizeof *p->owned);
 	p->chunks = calloc(n + 1, sizeof *p->chunks);
-	return p->edits && p->pieces && p->hdr && p->owned && p->chunks ? 0 : GGPACK_E_NOMEM;
+	if (!p->pieces || !p->hdr || !p->owned || !p->chunks)
+		return GGPACK_E_NOMEM;
+	for (size_t i = 0; ch && i < ch->n_edits; i++) {
+		if (grow_array(&p->edits, &p->cap_edits, p->n_edits, sizeof *p->edits))
+			return GGPACK_E_NOMEM;
+		p->edits[p->n_edits++] = ch->edits[i];
+	}
+	return 0;
+}
+
+static int plan_edit(struct save_plan *p, struct splice_edit e)
+{
+	if (grow_array(&p->edits, &p->cap_edits, p->n_edits, sizeof *p->edits))
+		return GGPACK_E_NOMEM;
+	p->edits[p->n_edits++] = e;
+	return 0;
+}
+
+/* The change planned for tensor i, or NULL when it keeps its contents. */
+static const struct save_change *change_of(const struct save_plan *p, size_t i)
+{
+	return p->changes && p->changes[i].data ? &p->changes[i] : NULL;
 }
 
 /* Typed fields as the little-endian bytes raw_data would hold: each value
@@ -99,68 +120,52 @@ static uint8_t *typed_to_raw(const Onnx__TensorProto *t, uint64_t bytes)
 	return out;
 }
 
-static bool drop_field(uint32_t number, const struct index_tensor *t, bool external)
+/* Where a tensor's data goes, and what its fields become. */
+struct tensor_plan {
+	const struct index_tensor *t;
+	const struct save_change *change;
+	bool external;
+};
+
+static bool is_data_field(uint32_t number)
+{
+	return number == 4 || number == 5 || number == 7 || number == 9 || number == 10 ||
+	       number == 11;
+}
+
+static bool drop_field(uint32_t number, const struct tensor_plan *tp)
 {
 	if (number == 13 || number == 14)
 		return true; /* external_data, data_location: rewritten */
-	if (!external)
-		return false;
-	if (number == 9)
+	if (tp->change && ((number == 2 && tp->change->dtype) || (number == 8 && tp->change->name)))
 		return true;
-	return t->storage == GGPACK_STORAGE_TYPED &&
-	       (number == 4 || number == 5 || number == 7 || number == 10 || number == 11);
+	return (tp->external || tp->change) && is_data_field(number);
 }
 
 /* Edits removing the fields a tensor's new storage replaces. */
-static void plan_drops(struct save_plan *p, const struct ggpack_model *m, uint32_t r,
-		       const struct index_tensor *t, bool external)
+static int plan_drops(struct save_plan *p, const struct ggpack_model *m, const struct tensor_plan *tp)
 {
+	uint32_t r = tp->t->region;
 	const struct wire_region *g = &m->scan.regions[r];
 	struct wire_field f;
 	size_t pos = g->start;
+	int rc = 0;
 	/* The skeleton dropped raw_data from the parse, not from the file:
 	 * walk the file's own bytes. */
-	while (pos < g->end && wire_next_field(m->file.data, &pos, g->end, &f))
-		if (drop_field(f.number, t, external) && p->n_edits < SIZE_MAX)
-			p->edits[p->n_edits++] = (struct splice_edit){ r, f.off, f.end, NULL, 0 };
+	while (!rc && pos < g->end && wire_next_field(m->file.data, &pos, g->end, &f))
+		if (drop_field(f.number, tp))
+			rc = plan_edit(p, (struct splice_edit){ r, f.off, f.end, NULL, 0 });
+	return rc;
 }
 
-static void plan_append(struct save_plan *p, uint32_t r, const struct ggpack_model *m,
-			const struct splice_piece *pieces, size_t n)
+/* The fields appended to a tensor: a new type and name, and where its
+ * external data lies. Packed by protobuf-c into an owned buffer. */
+static int pack_fields(struct save_plan *p, const struct tensor_plan *tp, uint64_t off,
+		       uint64_t bytes, uint8_t **out, size_t *len)
 {
-	size_t end = m->scan.regions[r].end;
-	p->edits[p->n_edits++] = (struct splice_edit){ r, end, end, pieces, n };
-}
-
-/* A tensor's data inline as raw_data. */
-static int plan_inline(struct save_plan *p, const struct ggpack_model *m, size_t i)
-{
-	const struct index_tensor *t = &m->tensors[i];
-	uint8_t *h = p->hdr[i];
-	size_t hl = 0;
-	h[hl++] = (9 << 3) | 2;
-	hl += wire_put_varint(h + hl, t->bytes);
-	plan_drops(p, m, t->region, t, false);
-	p->pieces[2 * i] = (struct splice_piece){ h, hl };
-	p->pieces[2 * i + 1] = (struct splice_piece){ t->data, t->bytes };
-	plan_append(p, t->region, m, &p->pieces[2 * i], 2);
-	return 0;
-}
-
-/* A tensor's data moved to the data file, at the next aligned offset. */
-static int plan_external(struct save_plan *p, const struct ggpack_model *m, size_t i)
-{
-	const struct index_tensor *t = &m->tensors[i];
-	const uint8_t *data = t->data;
-	if (t->storage == GGPACK_STORAGE_TYPED && !(data = p->owned[2 * i] = typed_to_raw(t->proto, t->bytes)))
-		return GGPACK_E_NOMEM;
-	uint64_t off = (p->data_size + DATA_ALIGN - 1) / DATA_ALIGN * DATA_ALIGN;
-	p->chunks[p->n_chunks++] = (struct ext_chunk){ data, t->bytes, off };
-	p->data_size = off + t->bytes;
-
 	char off_s[24], len_s[24];
 	snprintf(off_s, sizeof off_s, "%llu", (unsigned long long)off);
-	snprintf(len_s, sizeof len_s, "%llu", (unsigned long long)t->bytes);
+	snprintf(len_s, sizeof len_s, "%llu", (unsigned long long)bytes);
 	Onnx__StringStringEntryProto e[3] = { ONNX__STRING_STRING_ENTRY_PROTO__INIT,
 		ONNX__STRING_STRING_ENTRY_PROTO__INIT, ONNX__STRING_STRING_ENTRY_PROTO__INIT };
 	Onnx__StringStringEntryProto *ep[3] = { &e[0], &e[1], &e[2] };
@@ -168,23 +173,75 @@ static int plan_external(struct save_plan *p, const struct ggpack_model *m, size
 	e[1].key = "offset"; e[1].value = off_s;
 	e[2].key = "length"; e[2].value = len_s;
 	Onnx__TensorProto fields = ONNX__TENSOR_PROTO__INIT;
-	fields.n_external_data = 3;
-	fields.external_data = ep;
-	fields.has_data_location = 1;
-	fields.data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
-	size_t len = protobuf_c_message_get_packed_size(&fields.base);
-	uint8_t *buf = p->owned[2 * i + 1] = malloc(len);
-	if (!buf)
+	if (tp->change && tp->change->dtype)
+		fields.has_data_type = 1, fields.data_type = tp->change->dtype;
+	if (tp->change && tp->change->name)
+		fields.name = (char *)(uintptr_t)tp->change->name;
+	if (tp->external) {
+		fields.n_external_data = 3;
+		fields.external_data = ep;
+		fields.has_data_location = 1;
+		fields.data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+	}
+	*len = protobuf_c_message_get_packed_size(&fields.base);
+	if (!(*out = malloc(*len ? *len : 1)))
 		return GGPACK_E_NOMEM;
-	protobuf_c_message_pack(&fields.base, buf);
-	plan_drops(p, m, t->region, t, true);
-	p->pieces[2 * i] = (struct splice_piece){ buf, len };
-	plan_append(p, t->region, m, &p->pieces[2 * i], 1);
+	protobuf_c_message_pack(&fields.base, *out);
 	return 0;
 }
 
-static bool wants_external(const struct index_tensor *t, size_t threshold)
+/* The bytes of a tensor's elements in raw form, from wherever they are. */
+static int source_of(struct save_plan *p, const struct tensor_plan *tp, size_t i,
+		     const uint8_t **data, uint64_t *bytes)
 {
+	*data = tp->change ? tp->change->data : tp->t->data;
+	*bytes = tp->change ? tp->change->bytes : tp->t->bytes;
+	if (!tp->change && tp->t->storage == GGPACK_STORAGE_TYPED &&
+	    !(*data = p->owned[2 * i] = typed_to_raw(tp->t->proto, tp->t->bytes)))
+		return GGPACK_E_NOMEM;
+	return 0;
+}
+
+/* Rewrites tensor i: drops the fields its new form replaces and appends
+ * the new ones, with the data inline as raw_data or at the next aligned
+ * offset of the data file. */
+static int plan_tensor(struct save_plan *p, const struct ggpack_model *m, size_t i,
+		       const struct tensor_plan *tp)
+{
+	const uint8_t *data;
+	uint64_t bytes, off = 0;
+	size_t len;
+	int rc = source_of(p, tp, i, &data, &bytes);
+	if (!rc && tp->external) {
+		off = (p->data_size + DATA_ALIGN - 1) / DATA_ALIGN * DATA_ALIGN;
+		p->chunks[p->n_chunks++] = (struct ext_chunk){ data, bytes, off };
+		p->data_size = off + bytes;
+	}
+	if (!rc)
+		rc = pack_fields(p, tp, off, bytes, &p->owned[2 * i + 1], &len);
+	if (!rc)
+		rc = plan_drops(p, m, tp);
+	if (rc)
+		return rc;
+	struct splice_piece *pc = &p->pieces[3 * i];
+	uint8_t *h = p->hdr[i];
+	size_t hl = 0, n = 1;
+	pc[0] = (struct splice_piece){ p->owned[2 * i + 1], len };
+	if (!tp->external) {
+		h[hl++] = (9 << 3) | 2;
+		hl += wire_put_varint(h + hl, bytes);
+		pc[n++] = (struct splice_piece){ h, hl };
+		pc[n++] = (struct splice_piece){ data, bytes };
+	}
+	size_t end = m->scan.regions[tp->t->region].end;
+	return plan_edit(p, (struct splice_edit){ tp->t->region, end, end, pc, n });
+}
+
+static bool wants_external(const struct index_tensor *t, const struct save_change *c,
+			   size_t threshold)
+{
+	if (c)
+		return c->bytes >= threshold;
 	int bits = tensor_dtype_bits(t->proto->data_type);
 	return t->storage != GGPACK_STORAGE_NONE && bits > 0 && t->bytes >= threshold &&
 	       !(bits == 4 && t->storage == GGPACK_STORAGE_TYPED);
@@ -196,10 +253,10 @@ static int plan_build(struct save_plan *p, const struct ggpack_model *m, bool ex
 	int rc = 0;
 	for (size_t i = 0; !rc && i < m->n_tensors; i++) {
 		const struct index_tensor *t = &m->tensors[i];
-		if (external && wants_external(t, threshold))
-			rc = plan_external(p, m, i);
-		else if (t->storage == GGPACK_STORAGE_EXTERNAL)
-			rc = plan_inline(p, m, i);
+		struct tensor_plan tp = { t, change_of(p, i), false };
+		tp.external = external && wants_external(t, tp.change, threshold);
+		if (tp.change || tp.external || t->storage == GGPACK_STORAGE_EXTERNAL)
+			rc = plan_tensor(p, m, i, &tp);
 	}
 	return rc;
 }
@@ -297,7 +354,8 @@ static char *data_path_for(const char *path)
 /* Decides inline or external: AUTO follows the input, and goes external
  * when the inline output would pass the protobuf limit. */
 static int choose_external(struct ggpack_ctx *ctx, const struct ggpack_model *m,
-			   const struct ggpack_save_options *o, const char *path, bool *external)
+			   const struct ggpack_save_options *o, const struct save_changes *ch,
+			   const char *path, bool *external)
 {
 	struct save_plan p;
 	uint64_t size = 0;
@@ -305,7 +363,7 @@ static int choose_external(struct ggpack_ctx *ctx, const struct ggpack_model *m,
 		*external = true;
 		return 0;
 	}
-	int rc = plan_alloc(&p, m->n_tensors);
+	int rc = plan_alloc(&p, m->n_tensors, ch);
 	if (!rc)
 		rc = plan_build(&p, m, false, 0);
 	if (!rc)
@@ -375,8 +433,8 @@ static int save_files(struct ggpack_ctx *ctx, const struct ggpack_model *m, cons
 	return rc;
 }
 
-int ggpack_model_save(struct ggpack_ctx *ctx, const struct ggpack_model *m, const char *path,
-		      const struct ggpack_save_options *options)
+int save_model(struct ggpack_ctx *ctx, const struct ggpack_model *m, const char *path,
+	       const struct ggpack_save_options *options, const struct save_changes *ch)
 {
 	struct ggpack_save_options o = options ? *options : (struct ggpack_save_options){ 0 };
 	struct save_files f = { .data_fd = -1, .model_fd = -1 };
@@ -384,12 +442,12 @@ int ggpack_model_save(struct ggpack_ctx *ctx, const struct ggpack_model *m, cons
 	bool external = false;
 	int rc = check_target(ctx, m, path, o.force);
 	if (!rc)
-		rc = choose_external(ctx, m, &o, path, &external);
+		rc = choose_external(ctx, m, &o, ch, path, &external);
 	if (!rc && external && !(f.data_path = data_path_for(path)))
 		rc = ctx_fail(ctx, GGPACK_E_NOMEM, "%s: out of memory", path);
 	if (!rc && external)
 		rc = check_target(ctx, m, f.data_path, o.force);
-	if (!rc && plan_alloc(&p, m->n_tensors))
+	if (!rc && plan_alloc(&p, m->n_tensors, ch))
 		rc = ctx_fail(ctx, GGPACK_E_NOMEM, "%s: out of memory", path);
 	if (!rc) {
 		const char *slash = f.data_path ? strrchr(f.data_path, '/') : NULL;
@@ -402,4 +460,10 @@ int ggpack_model_save(struct ggpack_ctx *ctx, const struct ggpack_model *m, cons
 	files_cleanup(&f);
 	plan_free(&p, m->n_tensors);
 	return rc;
+}
+
+int ggpack_model_save(struct ggpack_ctx *ctx, const struct ggpack_model *m, const char *path,
+		      const struct ggpack_save_options *options)
+{
+	return save_model(ctx, m, path, options, NULL);
 }
