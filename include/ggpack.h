@@ -431,6 +431,97 @@ struct ggpack_select_options {
 GGPACK_EXPORT int ggpack_select(struct ggpack_ctx *ctx, const struct ggpack_model *model,
 				const struct ggpack_select_options *options, const char **reasons);
 
+/* ==== Convert and report (DESIGN.md) =================================== */
+
+enum ggpack_store {
+	GGPACK_STORE_LUT = 0, /**< uint8 codes + 256-entry table + Cast/Gather (RF8.md) */
+	GGPACK_STORE_FLOAT,   /**< the RF8 values in the weight's own dtype */
+};
+
+enum ggpack_floor_mode {
+	GGPACK_FLOOR_AUTO = 0, /**< the largest r 2^-k (k = 12..1) within floor_max_loss dB */
+	GGPACK_FLOOR_NONE,
+	GGPACK_FLOOR_VALUE,    /**< floor_value */
+};
+
+enum ggpack_ds_scope {
+	GGPACK_DS_TENSOR = 0, /**< each tensor on its own grid (ggpack_deepshape_tensor) */
+	GGPACK_DS_MODEL,      /**< all selected tensors as one vector (the paper) */
+};
+
+/** Everything convert and report do; ggpack_convert_defaults() fills it. */
+struct ggpack_convert_options {
+	const char *preset;                 /**< "safe" or "paper": recorded in the report */
+	struct ggpack_select_options select;
+	const char *const *include;         /**< name globs: only these (none: all) */
+	size_t n_include;
+	const char *const *exclude;         /**< name globs skipped */
+	size_t n_exclude;
+	const char *const *ops;             /**< consumer op types: only tensors feeding one (none: all) */
+	size_t n_ops;
+	int deepshape;                      /**< run DeepShape before RF8 */
+	enum ggpack_ds_scope ds_scope;
+	struct ggpack_deepshape_params ds;
+	int rf8;                            /**< pack as RF8 (0: off) */
+	enum ggpack_rounding rounding;
+	enum ggpack_floor_mode floor;
+	double floor_value;
+	double floor_max_loss;              /**< dB of weight SNR the auto floor may cost (0.1) */
+	enum ggpack_store store;
+	int grid;                           /**< the grid of bits_before and of non-RF8 bits (13) */
+	int zstd_level;                     /**< 3 */
+	int force;                          /**< convert a model ggpack already converted */
+	/** called after each tensor (done of total) from the calling thread; may be NULL */
+	void (*progress)(void *arg, size_t done, size_t total);
+	void *progress_arg;
+};
+
+/**
+ * The options of a preset: "safe" (RF8 nearest, auto floor, no DeepShape,
+ * weights only) or "paper" (every floating tensor, DeepShape scope model
+ * 13/1000/0.8/0.6, RF8 paper rounding, no floor). Both use the lut store.
+ * Returns GGPACK_E_USAGE for another name (o is then untouched).
+ */
+GGPACK_EXPORT int ggpack_convert_defaults(struct ggpack_convert_options *o, const char *preset);
+
+/** The result of a conversion: new contents of the selected tensors and every figure. */
+struct ggpack_conversion;
+
+/**
+ * Runs the pipeline on a loaded model: selection, GG fit and grid bits of
+ * every floating tensor, DeepShape, RF8 with its floor, the error and bit
+ * rates of each selected tensor. Nothing is written. The model must
+ * outlive the conversion.
+ * Errors: GGPACK_E_INVALID (the model was converted by ggpack already and
+ * !force; NaN or Inf in a selected tensor: the message names it and the
+ * element), GGPACK_E_USAGE (bad options), GGPACK_E_NOMEM.
+ */
+GGPACK_EXPORT int ggpack_convert(struct ggpack_ctx *ctx, const struct ggpack_model *model,
+				 const struct ggpack_convert_options *options,
+				 struct ggpack_conversion **out);
+
+/** Frees a conversion; NULL is a no-op. */
+GGPACK_EXPORT void ggpack_conversion_free(struct ggpack_conversion *conv);
+
+/**
+ * Writes the converted model to path (as ggpack_model_save does: temporary
+ * files renamed into place), with metadata_props ggpack.version,
+ * ggpack.options and ggpack.converted (a JSON list of the tensors changed),
+ * and remembers where, for the report. Errors as ggpack_model_save.
+ */
+GGPACK_EXPORT int ggpack_conversion_save(struct ggpack_ctx *ctx, struct ggpack_conversion *conv,
+					 const char *path, const struct ggpack_save_options *options);
+
+/**
+ * The report (schema ggpack-report/1, docs/report.md) as JSON text, ending
+ * in a newline; *json is malloc'd, the caller frees it. command is
+ * "convert" or "report". When the conversion was saved, "output" gives the
+ * files' sizes, sha256 and zstd size, measured from the files.
+ * Errors: GGPACK_E_IO (an output file cannot be read), GGPACK_E_NOMEM.
+ */
+GGPACK_EXPORT int ggpack_conversion_report(struct ggpack_ctx *ctx, const struct ggpack_conversion *conv,
+					   const char *command, char **json);
+
 #ifdef __cplusplus
 }
 #endif

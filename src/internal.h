@@ -281,6 +281,10 @@ uint32_t tensor_max_abs_bits_parallel(const float *x, size_t n, uint32_t floor);
 uint16_t tensor_f16_from_f64(double v);
 uint16_t tensor_bf16_from_f64(double v);
 
+struct index_tensor;
+/* Elements of a floating tensor as float32 (float64 narrowed to nearest). */
+void tensor_read_f32(const struct index_tensor *t, float *dst);
+
 /* ---- bitrate.c -------------------------------------------------------- */
 
 struct ggpack_hist {
@@ -314,9 +318,11 @@ struct save_changes {
 	size_t n_edits;
 };
 
-/* ggpack_model_save with changes applied. */
+/* ggpack_model_save with changes applied; *wrote_external (may be NULL)
+ * says whether a data file was written. */
 int save_model(struct ggpack_ctx *ctx, const struct ggpack_model *m, const char *path,
-	       const struct ggpack_save_options *options, const struct save_changes *ch);
+	       const struct ggpack_save_options *options, const struct save_changes *ch,
+	       bool *wrote_external);
 
 /* ---- model.c, index.c: the loaded model ---------------------------------- */
 

@@ -235,3 +235,24 @@ uint32_t tensor_max_abs_bits_parallel(const float *x, size_t n, uint32_t floor)
 	return max;
 }
 
+
+/* Elements of floating tensor t as float32 (float64 narrowed, to nearest):
+ * the working form of the pipeline. Raw float32 data is copied straight
+ * from the mapping (the host is little-endian, as ONNX's raw form). */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "raw tensor data is little-endian");
+
+void tensor_read_f32(const struct index_tensor *t, float *dst)
+{
+	int dtype = t->proto->data_type;
+	if (t->storage == GGPACK_STORAGE_RAW || t->storage == GGPACK_STORAGE_EXTERNAL) {
+		if (dtype == GGPACK_DTYPE_FLOAT) {
+			memcpy(dst, t->data, t->params * 4);
+			return;
+		}
+		for (size_t k = 0; k < t->params; k++)
+			dst[k] = (float)raw_element(dtype, t->data, k);
+		return;
+	}
+	for (size_t k = 0; k < t->params; k++)
+		dst[k] = t->storage == GGPACK_STORAGE_TYPED ? (float)typed_element(t->proto, k) : 0.0f;
+}

@@ -16,7 +16,48 @@ struct cli_command {
 	const char *help; /* printed by `ggpack help NAME` and `ggpack NAME --help` */
 };
 
-extern const struct cli_command cli_info;
+extern const struct cli_command cli_info, cli_convert, cli_report, cli_diff;
+
+/* ---- options.c: what convert, report and diff share ---- */
+
+enum cli_format { FORMAT_TEXT, FORMAT_JSON, FORMAT_CSV, FORMAT_MD };
+enum cli_sort { SORT_SAVED, SORT_SNR, SORT_NAME, SORT_MODEL };
+extern const char *const cli_metric_names[]; /* entropy, exp_golomb, huffman, fixed, zstd */
+
+struct cli_args {
+	struct ggpack_convert_options conv;
+	const char **include, **exclude, **ops;
+	size_t n_include, n_exclude, n_ops;
+	char *ops_text;
+	const char *inputs[2];
+	size_t n_inputs;
+	const char *output, *report;   /* report: a file, or "-" for stdout */
+	int force, quiet, verbose;
+	int format, sort, metric;
+	double max_bits, min_snr, fail_if_increase; /* NaN: no gate */
+};
+
+/* Parses argv (argv[0] is the command). Returns 0, 2 after a usage error
+ * (printed), or -1 after printing the help. */
+int cli_parse(const struct cli_command *cmd, int argc, char **argv, struct cli_args *a);
+void cli_args_free(struct cli_args *a);
+
+/* ---- render.c: a report in text, Markdown or CSV ---- */
+#include <jansson.h>
+void render_report(FILE *out, const json_t *r, int format, int sort);
+/* Writes the report text (JSON) in the chosen format to a->report. Returns an exit code. */
+int render_to(const struct cli_args *a, const char *json_text, const json_t *r);
+
+/* ---- gates.c ---- */
+/* Checks --max-bits and --min-snr against a report; prints what broke.
+ * Returns 0 or 10. */
+int gates_check_report(const struct cli_args *a, const json_t *r);
+
+/* ---- run.c: load, convert, (save), report ---- */
+/* Runs the pipeline on path; *report is the parsed report (the caller
+ * json_decref's it) and *text its JSON. Saves to a->output when save. */
+int cli_run_pipeline(const struct cli_args *a, const char *command, const char *path, int save,
+		     json_t **report, char **text);
 
 /* Prints "ggpack: CMD: what" and "try --help" on stderr; returns exit 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,0 +1,281 @@
+/*
+ * cmd_diff.c - `ggpack diff A B`: compares the bit rates of two models or
+ * two saved JSON reports (or one of each). Tensors are matched by name,
+ * then, for those left, by shape and content hash (names change between
+ * exports); the rest are listed as added or removed. The comparison is
+ * built as one JSON object and rendered from it.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "table.h"
+
+static double real(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static const char *str(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
+/* A saved report starts with '{'; anything else is taken for a model. */
+static int is_report(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	int c = ' ';
+	if (!f)
+		return -1;
+	while (c == ' ' || c == '\n' || c == '\r' || c == '\t')
+		c = fgetc(f);
+	fclose(f);
+	return c == '{';
+}
+
+static int load_side(const struct cli_args *a, const char *path, json_t **out)
+{
+	int kind = is_report(path);
+	if (kind < 0) {
+		fprintf(stderr, "ggpack: %s: %s\n", path, strerror(errno));
+		return 4;
+	}
+	if (!kind) {
+		char *text = NULL;
+		int rc = cli_run_pipeline(a, "report", path, 0, out, &text);
+		free(text);
+		return rc;
+	}
+	json_error_t err;
+	*out = json_load_file(path, 0, &err);
+	if (!*out || strcmp(str(*out, "schema"), "ggpack-report/1")) {
+		fprintf(stderr, "ggpack: %s: not a ggpack-report/1 JSON report%s%s\n", path,
+			*out ? "" : ": ", *out ? "" : err.text);
+		json_decref(*out);
+		return 3;
+	}
+	return 0;
+}
+
+/* ---- matching ------------------------------------------------------------ */
+
+static double bits_of(const json_t *t, int metric)
+{
+	return real(json_object_get(t, "bits"), cli_metric_names[metric]);
+}
+
+static double change_pct(double a, double b)
+{
+	return a > 0 ? 100 * (b - a) / a : (b > a ? INFINITY : 0);
+}
+
+static json_t *pair_json(const json_t *x, const json_t *y, const char *by, int metric)
+{
+	double a = bits_of(x, metric), b = bits_of(y, metric);
+	return json_pack("{s:s, s:s, s:s, s:O, s:o, s:o, s:o, s:o, s:o}", "name", str(x, "name"), "name_b",
+			 str(y, "name"), "matched_by", by, "shape", json_object_get(x, "shape"),
+			 "bits_a", isnan(a) ? json_null() : json_real(a),
+			 "bits_b", isnan(b) ? json_null() : json_real(b),
+			 "change_pct", isfinite(change_pct(a, b)) ? json_real(change_pct(a, b)) : json_null(),
+			 "snr_db_a", json_deep_copy(json_object_get(x, "snr_db")),
+			 "snr_db_b", json_deep_copy(json_object_get(y, "snr_db")));
+}
+
+static bool same_content(const json_t *x, const json_t *y)
+{
+	return json_is_string(json_object_get(x, "hash")) &&
+	       !strcmp(str(x, "hash"), str(y, "hash")) &&
+	       json_equal(json_object_get(x, "shape"), json_object_get(y, "shape"));
+}
+
+/* Pairs by name, then by shape and hash; marks what was paired. */
+static json_t *match(const json_t *ta, const json_t *tb, char *used_a, char *used_b, int metric)
+{
+	json_t *pairs = json_array();
+	size_t i, j;
+	json_t *x, *y;
+	json_array_foreach(ta, i, x)
+		json_array_foreach(tb, j, y)
+			if (!used_b[j] && !strcmp(str(x, "name"), str(y, "name"))) {
+				json_array_append_new(pairs, pair_json(x, y, "name", metric));
+				used_a[i] = used_b[j] = 1;
+				break;
+			}
+	json_array_foreach(ta, i, x)
+		json_array_foreach(tb, j, y)
+			if (!used_a[i] && !used_b[j] && same_content(x, y)) {
+				json_array_append_new(pairs, pair_json(x, y, "shape+hash", metric));
+				used_a[i] = used_b[j] = 1;
+				break;
+			}
+	return pairs;
+}
+
+static json_t *unmatched(const json_t *t, const char *used)
+{
+	json_t *names = json_array(), *x;
+	size_t i;
+	json_array_foreach(t, i, x)
+		if (!used[i])
+			json_array_append_new(names, json_string(str(x, "name")));
+	return names;
+}
+
+static json_t *diff_json(const json_t *ra, const json_t *rb, const char *pa, const char *pb, int metric)
+{
+	const json_t *ta = json_object_get(ra, "tensors"), *tb = json_object_get(rb, "tensors");
+	char *used_a = calloc(json_array_size(ta) + 1, 1), *used_b = calloc(json_array_size(tb) + 1, 1);
+	if (!used_a || !used_b) {
+		free(used_a);
+		free(used_b);
+		return NULL;
+	}
+	json_t *pairs = match(ta, tb, used_a, used_b, metric);
+	double a = bits_of(json_object_get(ra, "totals"), metric);
+	double b = bits_of(json_object_get(rb, "totals"), metric);
+	json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:{s:o, s:o, s:o}, s:o, s:o, s:o}",
+			      "schema", "ggpack-diff/1", "a", pa, "b", pb, "metric", cli_metric_names[metric],
+			      "totals", "bits_a", isnan(a) ? json_null() : json_real(a),
+			      "bits_b", isnan(b) ? json_null() : json_real(b),
+			      "change_pct", isfinite(change_pct(a, b)) ? json_real(change_pct(a, b)) : json_null(),
+			      "tensors", pairs, "removed", unmatched(ta, used_a), "added", unmatched(tb, used_b));
+	free(used_a);
+	free(used_b);
+	return d;
+}
+
+/* ---- rendering ------------------------------------------------------------ */
+
+static void fmt(char *buf, size_t n, double v, const char *unit)
+{
+	if (isnan(v))
+		snprintf(buf, n, "-");
+	else
+		snprintf(buf, n, "%.3f%s", v, unit);
+}
+
+static void print_names(FILE *out, const char *title, const json_t *names)
+{
+	size_t i;
+	json_t *v;
+	if (!json_array_size(names))
+		return;
+	fprintf(out, "\n%s (%zu):\n", title, json_array_size(names));
+	json_array_foreach(names, i, v)
+		fprintf(out, "  %s\n", json_string_value(v));
+}
+
+static void print_diff(FILE *out, const json_t *d, int md)
+{
+	const json_t *t = json_object_get(d, "totals");
+	char a[32], b[32], c[32];
+	fmt(a, sizeof a, real(t, "bits_a"), "");
+	fmt(b, sizeof b, real(t, "bits_b"), "");
+	fmt(c, sizeof c, real(t, "change_pct"), "%");
+	fprintf(out, "%sdiff %s -> %s\n%s%s bits/param (selected tensors): %s -> %s (%s)\n\n",
+		md ? "- " : "", str(d, "a"), str(d, "b"), md ? "- " : "", str(d, "metric"), a, b, c);
+	struct table *tab = table_new(6, (const char *[]){ "tensor", "in B", "matched by", "bits A", "bits B",
+							  "change" });
+	size_t i;
+	json_t *p;
+	json_array_foreach(json_object_get(d, "tensors"), i, p) {
+		if (json_is_null(json_object_get(p, "bits_a")) && json_is_null(json_object_get(p, "bits_b")))
+			continue; /* selected on neither side */
+		fmt(a, sizeof a, real(p, "bits_a"), "");
+		fmt(b, sizeof b, real(p, "bits_b"), "");
+		fmt(c, sizeof c, real(p, "change_pct"), "%");
+		const char *nb = str(p, "name_b");
+		table_row(tab, (const char *[]){ str(p, "name"), strcmp(nb, str(p, "name")) ? nb : "",
+						 str(p, "matched_by"), a, b, c });
+	}
+	table_print(out, tab, md);
+	table_free(tab);
+	print_names(out, "removed (only in A)", json_object_get(d, "removed"));
+	print_names(out, "added (only in B)", json_object_get(d, "added"));
+}
+
+static int increase_gate(const struct cli_args *a, const json_t *d)
+{
+	double pct = real(json_object_get(d, "totals"), "change_pct");
+	if (isnan(a->fail_if_increase))
+		return 0;
+	if (isnan(pct)) {
+		fprintf(stderr, "ggpack: --fail-if-increase: no %s total to compare\n", cli_metric_names[a->metric]);
+		return 2;
+	}
+	if (pct > a->fail_if_increase) {
+		fprintf(stderr, "ggpack: gate broken: %s bits/param rose %.3f%% > --fail-if-increase %g%%\n",
+			cli_metric_names[a->metric], pct, a->fail_if_increase);
+		return 10;
+	}
+	return 0;
+}
+
+static int emit(const struct cli_args *a, const json_t *d)
+{
+	FILE *out = strcmp(a->report, "-") ? fopen(a->report, "w") : stdout;
+	if (!out) {
+		fprintf(stderr, "ggpack: %s: cannot write: %s\n", a->report, strerror(errno));
+		return 4;
+	}
+	if (a->format == FORMAT_JSON)
+		json_dumpf(d, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER), fputc('\n', out);
+	else
+		print_diff(out, d, a->format == FORMAT_MD);
+	int bad = ferror(out);
+	if (out != stdout)
+		bad |= fclose(out) != 0;
+	return bad ? (fprintf(stderr, "ggpack: %s: write failed\n", a->report), 4) : 0;
+}
+
+static int run_diff(int argc, char **argv)
+{
+	struct cli_args a;
+	int rc = cli_parse(&cli_diff, argc, argv, &a);
+	if (rc)
+		return cli_args_free(&a), rc < 0 ? 0 : rc;
+	if (a.n_inputs != 2 || a.output || a.format == FORMAT_CSV) {
+		cli_args_free(&a);
+		return cli_usage_error("diff", a.n_inputs != 2 ? "takes two inputs, A and B" :
+					a.output ? "writes no model" : "--format: text, md or json");
+	}
+	json_t *ra = NULL, *rb = NULL, *d = NULL;
+	rc = load_side(&a, a.inputs[0], &ra);
+	if (!rc)
+		rc = load_side(&a, a.inputs[1], &rb);
+	if (!rc && !(d = diff_json(ra, rb, a.inputs[0], a.inputs[1], a.metric)))
+		rc = (fputs("ggpack: out of memory\n", stderr), 1);
+	if (!rc)
+		rc = emit(&a, d);
+	if (!rc)
+		rc = increase_gate(&a, d);
+	json_decref(ra);
+	json_decref(rb);
+	json_decref(d);
+	cli_args_free(&a);
+	return rc;
+}
+
+const struct cli_command cli_diff = {
+	"diff", run_diff, "compare the bit rates of two models or saved reports",
+	"usage: ggpack diff A B [options]\n"
+	"\n"
+	"A and B are models (measured with the pipeline options, as report does)\n"
+	"or JSON reports saved by --format json. Tensors are matched by name, then\n"
+	"by shape and content hash (for names changed between exports); the rest\n"
+	"are listed as removed (only in A) or added (only in B).\n"
+	"\n"
+	"  --metric entropy|exp_golomb|huffman|fixed|zstd   (entropy)\n"
+	"  --fail-if-increase PCT   exit 10 when B's total bits/param exceed A's by more\n"
+	"                           than PCT percent\n"
+	"  --format text|md|json  --report FILE  and every pipeline option of convert\n"
+	"\n"
+	"exit codes: 0 ok, 1 internal, 2 usage, 3 invalid model or report, 4 I/O,\n"
+	"10 gate broken\n",
+};

@@ -1,0 +1,92 @@
+/*
+ * table.c - tables of strings, printed aligned for people (text) or as
+ * Markdown, so that every command's tables look alike.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "table.h"
+
+struct table {
+	size_t n_cols, n_lines, cap_lines;
+	char **cells;     /* n_lines x n_cols, line 0 the headers */
+};
+
+static int add_row(struct table *t, const char *const *cells)
+{
+	if (t->n_lines >= t->cap_lines) {
+		size_t cap = t->cap_lines ? 2 * t->cap_lines : 16;
+		char **c = realloc(t->cells, cap * t->n_cols * sizeof *c);
+		if (!c)
+			return -1;
+		t->cells = c, t->cap_lines = cap;
+	}
+	char **row = t->cells + t->n_lines++ * t->n_cols;
+	for (size_t k = 0; k < t->n_cols; k++)
+		row[k] = strdup(cells[k] ? cells[k] : "");
+	return 0;
+}
+
+struct table *table_new(size_t n, const char *const *headers)
+{
+	struct table *t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	t->n_cols = n;
+	if (add_row(t, headers)) {
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+void table_row(struct table *t, const char *const *cells)
+{
+	if (t)
+		add_row(t, cells);
+}
+
+static const char *cell(const struct table *t, size_t r, size_t k)
+{
+	const char *s = t->cells[r * t->n_cols + k];
+	return s ? s : "";
+}
+
+void table_print(FILE *out, const struct table *t, int md)
+{
+	if (!t)
+		return;
+	size_t *w = calloc(t->n_cols + 1, sizeof *w);
+	if (!w)
+		return;
+	for (size_t k = 0; k < t->n_cols; k++) {
+		w[k] = 0;
+		for (size_t r = 0; r < t->n_lines; r++)
+			w[k] = strlen(cell(t, r, k)) > w[k] ? strlen(cell(t, r, k)) : w[k];
+	}
+	for (size_t r = 0; r < t->n_lines; r++) {
+		for (size_t k = 0; k < t->n_cols; k++) {
+			int width = (int)w[k];
+			if (md)
+				fprintf(out, "| %s ", cell(t, r, k));
+			else
+				fprintf(out, k ? "  %*s" : "%-*s", width, cell(t, r, k));
+		}
+		fputs(md ? "|\n" : "\n", out);
+		for (size_t k = 0; md && !r && k < t->n_cols; k++)
+			fputs(k ? "|---:" : "|---", out);
+		if (md && !r)
+			fputs("|\n", out);
+	}
+	free(w);
+}
+
+void table_free(struct table *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n_lines * t->n_cols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	free(t);
+}

@@ -1,0 +1,300 @@
+/*
+ * convert.c - the pipeline of convert and report (DESIGN.md): presets,
+ * which tensors are selected, the measures of every floating tensor, and
+ * DeepShape (scope tensor per tensor, scope model over all of them) before
+ * each selected tensor's RF8 (convert_rf8.c).
+ */
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "convert.h"
+
+int ggpack_convert_defaults(struct ggpack_convert_options *o, const char *preset)
+{
+	bool paper = preset && !strcmp(preset, "paper");
+	if (preset && !paper && strcmp(preset, "safe"))
+		return GGPACK_E_USAGE;
+	memset(o, 0, sizeof *o);
+	o->preset = paper ? "paper" : "safe";
+	o->select.mode = paper ? GGPACK_SELECT_ALL : GGPACK_SELECT_WEIGHTS;
+	o->select.min_params = 256;
+	ggpack_deepshape_defaults(&o->ds);
+	o->deepshape = paper;
+	o->ds_scope = paper ? GGPACK_DS_MODEL : GGPACK_DS_TENSOR;
+	o->rf8 = 1;
+	o->rounding = paper ? GGPACK_ROUND_PAPER : GGPACK_ROUND_NEAREST;
+	o->floor = paper ? GGPACK_FLOOR_NONE : GGPACK_FLOOR_AUTO;
+	o->floor_max_loss = 0.1;
+	o->store = GGPACK_STORE_LUT;
+	o->grid = 13;
+	o->zstd_level = 3;
+	return 0;
+}
+
+void ggpack_conversion_free(struct ggpack_conversion *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; c->t && i < c->m->n_tensors; i++)
+		free(c->t[i].data);
+	free(c->t);
+	free(c->out_path);
+	free(c->out_data_path);
+	free(c);
+}
+
+/* ---- selection ------------------------------------------------------- */
+
+static bool matches_any(const char *name, const char *const *globs, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if (!fnmatch(globs[k], name, 0))
+			return true;
+	return false;
+}
+
+static bool feeds_op(const struct index_tensor *t, const char *const *ops, size_t n)
+{
+	for (size_t j = 0; j < t->n_consumers; j++)
+		for (size_t k = 0; k < n; k++)
+			if (!strcmp(str_or_empty(t->consumers[j].node->op_type), ops[k]))
+				return true;
+	return false;
+}
+
+/* A Constant table of ggpack's lut store, when the model is converted again. */
+static bool is_lut_table(const struct index_tensor *t)
+{
+	size_t len = strlen(t->name), sfx = strlen(".rf8.table");
+	return t->kind == GGPACK_TENSOR_CONSTANT && t->params == 256 && len > sfx &&
+	       !strcmp(t->name + len - sfx, ".rf8.table");
+}
+
+/* The user's filters after DESIGN.md's rules. */
+static const char *filter_reason(const struct ggpack_convert_options *o, const struct index_tensor *t)
+{
+	if (is_lut_table(t))
+		return "an RF8 table of an earlier conversion";
+	if (o->n_include && !matches_any(t->name, o->include, o->n_include))
+		return "not matched by --include";
+	if (matches_any(t->name, o->exclude, o->n_exclude))
+		return "excluded by --exclude";
+	if (o->n_ops && !feeds_op(t, o->ops, o->n_ops))
+		return "feeds none of --ops";
+	return NULL;
+}
+
+static int select_tensors(struct ggpack_ctx *ctx, struct ggpack_conversion *c)
+{
+	const struct ggpack_model *m = c->m;
+	const char **reasons = calloc(m->n_tensors + 1, sizeof *reasons);
+	if (!reasons)
+		return ctx_fail(ctx, GGPACK_E_NOMEM, "%s: out of memory", m->path);
+	int rc = ggpack_select(ctx, m, &c->o.select, reasons);
+	for (size_t i = 0; !rc && i < m->n_tensors; i++) {
+		const struct index_tensor *t = &m->tensors[i];
+		c->t[i].skip = reasons[i] ? reasons[i] : filter_reason(&c->o, t);
+		c->t[i].measured = ggpack_dtype_is_float(t->proto->data_type) && t->params > 0 &&
+				   t->storage != GGPACK_STORAGE_NONE;
+		if (!c->t[i].skip && !c->t[i].measured)
+			c->t[i].skip = "no elements";
+	}
+	free(reasons);
+	return rc;
+}
+
+/* ---- measures and DeepShape ---------------------------------------------- */
+
+/* A 64-bit hash of the values (multiply-xorshift over 8-byte words): equal
+ * contents give equal hashes, so diff can match a renamed tensor. */
+static uint64_t values_hash(const float *w, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15u ^ n;
+	const uint8_t *p = (const uint8_t *)w;
+	size_t bytes = n * sizeof *w, k = 0;
+	for (; k + 8 <= bytes; k += 8) {
+		uint64_t v;
+		memcpy(&v, p + k, 8);
+		h = (h ^ v) * 0xff51afd7ed558ccdu;
+		h ^= h >> 32;
+	}
+	for (; k < bytes; k++)
+		h = (h ^ p[k]) * 0x100000001b3u;
+	return h ^ (h >> 29);
+}
+
+/* GG fit, grid bits and hash of the input values of tensor i. */
+static int measure(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, const float *w)
+{
+	struct conv_tensor *ct = &c->t[i];
+	const struct index_tensor *t = &c->m->tensors[i];
+	struct ggpack_gg_sums s = { 0 };
+	struct ggpack_hist *h;
+	ggpack_gg_sums_add_f32(&s, w, t->params);
+	ct->has_gg = ggpack_gg_fit(&s, &ct->gg) == 0;
+	ct->hash = values_hash(w, t->params);
+	int rc = ggpack_hist_from_grid_f32(w, t->params, c->o.grid, &h);
+	if (rc == GGPACK_E_INVALID && ct->skip) {
+		/* a mask of -inf and the like: not a weight, not measured */
+		ct->measured = ct->has_gg = false;
+		return 0;
+	}
+	if (rc == GGPACK_E_INVALID) {
+		size_t k = 0;
+		while (k < t->params && isfinite(w[k]))
+			k++;
+		return ctx_fail(ctx, rc, "%s: tensor '%s': element %zu is %s", c->m->path, t->name, k,
+				k < t->params && isnan(w[k]) ? "NaN" : "infinite");
+	}
+	if (!rc)
+		rc = ggpack_hist_bits(h, &ct->bits_before);
+	ggpack_hist_free(h);
+	ct->bits_before.zstd = NAN;
+	return rc ? ctx_fail(ctx, rc, "%s: tensor '%s': out of memory", c->m->path, t->name) : 0;
+}
+
+static float *load(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t i)
+{
+	const struct index_tensor *t = &c->m->tensors[i];
+	float *w = malloc(t->params * sizeof *w);
+	if (!w)
+		ctx_fail(ctx, GGPACK_E_NOMEM, "%s: tensor '%s': out of memory", c->m->path, t->name);
+	else
+		tensor_read_f32(t, w);
+	return w;
+}
+
+/* The new contents of selected tensor i from its working values w
+ * (DeepShape already applied); orig re-read when w was changed. */
+static int finish(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, float *w)
+{
+	float *orig = w;
+	if (c->o.deepshape && !(orig = load(ctx, c, i)))
+		return GGPACK_E_NOMEM;
+	int rc = c->o.rf8 ? conv_rf8(ctx, c, i, w, orig) : conv_plain(ctx, c, i, w, orig);
+	if (orig != w)
+		free(orig);
+	return rc;
+}
+
+static int tensor_scope(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, float *w)
+{
+	struct conv_tensor *ct = &c->t[i];
+	int rc = ggpack_deepshape_tensor(ctx, w, c->m->tensors[i].params, &c->o.ds, &ct->ds);
+	ct->has_ds = rc == 0;
+	return rc;
+}
+
+static void progress(const struct ggpack_conversion *c, size_t done)
+{
+	if (c->o.progress)
+		c->o.progress(c->o.progress_arg, done, c->m->n_tensors);
+}
+
+/* One tensor at a time: only its buffers are alive. */
+static int run_per_tensor(struct ggpack_ctx *ctx, struct ggpack_conversion *c)
+{
+	int rc = 0;
+	for (size_t i = 0; !rc && i < c->m->n_tensors; i++) {
+		if (!c->t[i].measured)
+			continue;
+		float *w = load(ctx, c, i);
+		if (!w)
+			return GGPACK_E_NOMEM;
+		rc = measure(ctx, c, i, w);
+		if (!rc && !c->t[i].skip && c->o.deepshape)
+			rc = tensor_scope(ctx, c, i, w);
+		if (!rc && !c->t[i].skip)
+			rc = finish(ctx, c, i, w);
+		free(w);
+		progress(c, i + 1);
+	}
+	return rc;
+}
+
+/* Scope model: every selected tensor at once, as one vector in model order. */
+static int run_model_scope(struct ggpack_ctx *ctx, struct ggpack_conversion *c)
+{
+	size_t n = c->m->n_tensors, k = 0;
+	float **parts = calloc(n + 1, sizeof *parts);
+	size_t *lens = calloc(n + 1, sizeof *lens), *which = calloc(n + 1, sizeof *which);
+	int rc = parts && lens && which ? 0 : ctx_fail(ctx, GGPACK_E_NOMEM, "%s: out of memory", c->m->path);
+	for (size_t i = 0; !rc && i < n; i++) {
+		if (!c->t[i].measured)
+			continue;
+		float *w = load(ctx, c, i);
+		rc = w ? measure(ctx, c, i, w) : GGPACK_E_NOMEM;
+		if (w && !rc && !c->t[i].skip) {
+			parts[k] = w, lens[k] = c->m->tensors[i].params, which[k++] = i;
+			w = NULL;
+		}
+		free(w);
+	}
+	if (!rc && k) {
+		rc = ggpack_deepshape(ctx, parts, lens, k, &c->o.ds, &c->ds);
+		c->has_ds_model = rc == 0;
+	}
+	for (size_t p = 0; !rc && p < k; p++) {
+		rc = finish(ctx, c, which[p], parts[p]);
+		progress(c, which[p] + 1);
+	}
+	for (size_t p = 0; parts && p < k; p++)
+		free(parts[p]);
+	free(parts);
+	free(lens);
+	free(which);
+	return rc;
+}
+
+static bool already_converted(const struct ggpack_model *m)
+{
+	for (size_t i = 0; i < m->proto->n_metadata_props; i++)
+		if (!strcmp(str_or_empty(m->proto->metadata_props[i]->key), "ggpack.version"))
+			return true;
+	return false;
+}
+
+static int check_options(struct ggpack_ctx *ctx, const struct ggpack_convert_options *o)
+{
+	if (o->grid < -64 || o->grid > 64)
+		return ctx_fail(ctx, GGPACK_E_USAGE, "--grid %d: outside -64..64", o->grid);
+	if (o->floor == GGPACK_FLOOR_VALUE && !(o->floor_value >= 0 && isfinite(o->floor_value)))
+		return ctx_fail(ctx, GGPACK_E_USAGE, "--rf8-floor: not a finite value >= 0");
+	if (!(o->floor_max_loss >= 0))
+		return ctx_fail(ctx, GGPACK_E_USAGE, "--floor-max-loss: must be >= 0");
+	if (o->zstd_level < -7 || o->zstd_level > 22)
+		return ctx_fail(ctx, GGPACK_E_USAGE, "--zstd-level %d: outside -7..22", o->zstd_level);
+	return 0;
+}
+
+int ggpack_convert(struct ggpack_ctx *ctx, const struct ggpack_model *m,
+		   const struct ggpack_convert_options *options, struct ggpack_conversion **out)
+{
+	struct ggpack_conversion *c = calloc(1, sizeof *c);
+	if (!c)
+		return ctx_fail(ctx, GGPACK_E_NOMEM, "%s: out of memory", m->path);
+	c->m = m;
+	if (options)
+		c->o = *options;
+	else
+		ggpack_convert_defaults(&c->o, "safe");
+	int rc = check_options(ctx, &c->o);
+	if (!rc && already_converted(m) && !c->o.force)
+		rc = ctx_fail(ctx, GGPACK_E_INVALID, "%s: was converted by ggpack already (metadata "
+			      "ggpack.version); converting again would quantize twice (--force to do it)",
+			      m->path);
+	if (!rc && !(c->t = calloc(m->n_tensors + 1, sizeof *c->t)))
+		rc = ctx_fail(ctx, GGPACK_E_NOMEM, "%s: out of memory", m->path);
+	if (!rc)
+		rc = select_tensors(ctx, c);
+	if (!rc)
+		rc = c->o.deepshape && c->o.ds_scope == GGPACK_DS_MODEL ? run_model_scope(ctx, c)
+									  : run_per_tensor(ctx, c);
+	if (rc) {
+		ggpack_conversion_free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}

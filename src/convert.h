@@ -1,0 +1,73 @@
+/*
+ * convert.h - the conversion's state, shared by convert.c (the pipeline),
+ * convert_rf8.c (one tensor's RF8, floor and error), store.c (the edits that
+ * write it) and report.c (the JSON report). Private.
+ */
+#ifndef GGPACK_CONVERT_H
+#define GGPACK_CONVERT_H
+
+#include "internal.h"
+
+/* What the pipeline found and made for one tensor of the model. */
+struct conv_tensor {
+	const char *skip;              /* why it is not selected; NULL when selected */
+	bool measured;                 /* floating with elements: gg, bits_before, hash hold */
+	bool has_gg;                   /* the fit exists (not all zero) */
+	struct ggpack_gg gg;
+	struct ggpack_bits bits_before;
+	uint64_t hash;                 /* of its float32 values: diff matches renamed tensors */
+	/* selected tensors only */
+	bool has_ds;
+	struct ggpack_deepshape_result ds; /* scope tensor */
+	bool rf8;
+	int E;
+	double floor;
+	uint64_t zeros, underflows;
+	struct ggpack_bits bits;
+	struct ggpack_error_sums err;
+	bool lut;                      /* stored as codes + table */
+	const char *store_note;        /* why a lut tensor went to the float store */
+	uint8_t table[256 * 8];        /* RF8 decoded values in the tensor's dtype */
+	void *data;                    /* new raw elements: codes (lut) or values */
+	uint64_t data_bytes;
+};
+
+struct ggpack_conversion {
+	const struct ggpack_model *m;
+	struct ggpack_convert_options o;
+	struct conv_tensor *t;         /* one per model tensor */
+	bool has_ds_model;
+	struct ggpack_deepshape_result ds; /* scope model */
+	char *out_path, *out_data_path;    /* where ggpack_conversion_save wrote it */
+};
+
+/* Element size of a floating dtype. */
+static inline size_t conv_dtype_size(int dtype)
+{
+	return dtype == GGPACK_DTYPE_DOUBLE ? 8 : dtype == GGPACK_DTYPE_FLOAT ? 4 : 2;
+}
+
+/* convert_rf8.c: RF8 of one selected tensor: w (float32 working values,
+ * modified only by the float16 saturation) against orig (the input, may be
+ * w itself); fills rf8, E, floor, codes or values, err, bits. */
+int conv_rf8(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t i, float *w,
+	     const float *orig);
+/* The tensor's new values without RF8 (DeepShape alone): w in its dtype. */
+int conv_plain(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t i, const float *w,
+	       const float *orig);
+
+/* store.c: why the lut store cannot hold a tensor of dtype in model m
+ * (its opset), or NULL when it can. */
+const char *store_lut_unavailable(const struct ggpack_model *m, int dtype);
+/* What writing the conversion changes: tensors, the lut store's nodes,
+ * inputs retyped for IR < 4, metadata. Freed with store_free. */
+struct store;
+int store_make(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, struct store **out,
+	       struct save_changes *ch);
+void store_free(struct store *s);
+
+/* report.c: the options as the JSON object the report and metadata share
+ * (malloc'd compact text). */
+char *conv_options_json(const struct ggpack_convert_options *o);
+
+#endif

@@ -1,0 +1,295 @@
+/*
+ * convert_rf8.c - one selected tensor's new contents: RF8 codes with the
+ * floor of RF8.md, the table in the tensor's dtype, the stored form (codes
+ * for lut, table values for float), and its error and bit rates. Every
+ * figure is measured on what is stored, so the report describes the file.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "convert.h"
+
+#define FLOOR_STEPS 12              /* auto tries r 2^-k for k = 12..1 */
+#define F16_RF8_MAX 61440.0f        /* 15/8 2^15: the largest RF8 value float16 holds */
+
+/* ---- per-chunk sums, combined in chunk order (thread-count independent) */
+
+struct chunk_sums {
+	double sum_sq, err_sq, max_abs;
+	double floor_err[FLOOR_STEPS + 1]; /* [k]: error with the floor r 2^-k; [0]: none */
+	uint64_t zeros, underflows;
+};
+
+struct sums_job {
+	const float *w, *orig;
+	const uint8_t *codes;
+	const double *tab;
+	size_t n;
+	double T[FLOOR_STEPS + 1];
+	struct chunk_sums *out;
+};
+
+/* The error each floor would give: an element under T[k] costs w^2, else
+ * its RF8 error (E does not move: every floor tried is under max|w|). */
+static void floor_chunk(void *arg, size_t c, unsigned worker)
+{
+	struct sums_job *j = arg;
+	struct chunk_sums *s = &j->out[c];
+	size_t b = c * CHUNK, e = b + chunk_len(j->n, c);
+	(void)worker;
+	for (size_t i = b; i < e; i++) {
+		double w = j->w[i], d = w - j->tab[j->codes[i]], a = fabs(w);
+		s->floor_err[0] += d * d;
+		for (int k = 1; k <= FLOOR_STEPS; k++)
+			s->floor_err[k] += a < j->T[k] ? w * w : d * d;
+	}
+}
+
+static void error_chunk(void *arg, size_t c, unsigned worker)
+{
+	struct sums_job *j = arg;
+	struct chunk_sums *s = &j->out[c];
+	size_t b = c * CHUNK, e = b + chunk_len(j->n, c);
+	(void)worker;
+	for (size_t i = b; i < e; i++) {
+		double o = j->orig[i], d = o - j->tab[j->codes[i]];
+		bool zero = (j->codes[i] & 0x7f) == 0;
+		s->sum_sq += o * o;
+		s->err_sq += d * d;
+		s->max_abs = fmax(s->max_abs, fabs(d));
+		s->zeros += zero;
+		s->underflows += zero && j->w[i] != 0;
+	}
+}
+
+static int run_sums(struct sums_job *j, void (*fn)(void *, size_t, unsigned), struct chunk_sums *total)
+{
+	size_t nc = chunks_of(j->n);
+	if (!(j->out = calloc(nc + 1, sizeof *j->out)))
+		return GGPACK_E_NOMEM;
+	parallel_for(nc, fn, j);
+	memset(total, 0, sizeof *total);
+	for (size_t c = 0; c < nc; c++) {
+		const struct chunk_sums *s = &j->out[c];
+		total->sum_sq += s->sum_sq;
+		total->err_sq += s->err_sq;
+		total->max_abs = fmax(total->max_abs, s->max_abs);
+		total->zeros += s->zeros;
+		total->underflows += s->underflows;
+		for (int k = 0; k <= FLOOR_STEPS; k++)
+			total->floor_err[k] += s->floor_err[k];
+	}
+	free(j->out);
+	j->out = NULL;
+	return 0;
+}
+
+/* 10 log10(e / e0): the SNR a floor costs, in dB. */
+static double snr_loss(double e, double e0)
+{
+	if (e <= e0)
+		return 0;
+	return e0 > 0 ? 10 * log10(e / e0) : INFINITY;
+}
+
+/* The auto floor of RF8.md: the largest r 2^-k within max_loss dB of the
+ * SNR without a floor, or 0. */
+static int auto_floor(struct sums_job *j, double max_loss, double *floor)
+{
+	double sq = 0;
+	for (size_t i = 0; i < j->n; i++)
+		sq += (double)j->w[i] * j->w[i];
+	double r = sqrt(sq / (double)j->n);
+	struct chunk_sums t;
+	for (int k = 0; k <= FLOOR_STEPS; k++)
+		j->T[k] = k ? ldexp(r, -k) : 0;
+	if (run_sums(j, floor_chunk, &t))
+		return GGPACK_E_NOMEM;
+	*floor = 0;
+	for (int k = 1; k <= FLOOR_STEPS && r > 0; k++)
+		if (snr_loss(t.floor_err[k], t.floor_err[0]) <= max_loss) {
+			*floor = j->T[k];
+			break;
+		}
+	return 0;
+}
+
+/* The table's values as doubles: what the stored elements decode to. */
+static void table_f64(const uint8_t *table, int dtype, double *out)
+{
+	for (int c = 0; c < 256; c++) {
+		uint16_t h;
+		float f;
+		switch (dtype) {
+		case GGPACK_DTYPE_FLOAT: memcpy(&f, table + 4 * c, 4); out[c] = f; break;
+		case GGPACK_DTYPE_DOUBLE: memcpy(&out[c], table + 8 * c, 8); break;
+		case GGPACK_DTYPE_FLOAT16: memcpy(&h, table + 2 * c, 2); out[c] = tensor_f16_to_f32(h); break;
+		default: memcpy(&h, table + 2 * c, 2); out[c] = tensor_bf16_to_f32(h); break;
+		}
+	}
+}
+
+/* The float store: every element is its code's table entry, so the lut
+ * and float outputs of one conversion decode to the same bits. */
+static void *gather_table(const uint8_t *table, size_t width, const uint8_t *codes, size_t n)
+{
+	uint8_t *out = malloc(n * width + 1);
+	for (size_t i = 0; out && i < n; i++)
+		memcpy(out + i * width, table + codes[i] * width, width);
+	return out;
+}
+
+static int code_bits(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, struct conv_tensor *ct,
+		     const uint8_t *codes, size_t n)
+{
+	struct ggpack_hist *h;
+	int rc = ggpack_hist_from_codes(codes, n, &h);
+	if (!rc)
+		rc = ggpack_hist_bits(h, &ct->bits);
+	ggpack_hist_free(h);
+	if (!rc)
+		rc = ggpack_zstd_bits(ctx, codes, n, c->o.zstd_level, &ct->bits.zstd);
+	return rc;
+}
+
+/* float16 cannot hold 2^16, the RF8 value above 61440: saturate there. */
+static void saturate_f16(float *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		w[i] = fminf(fmaxf(w[i], -F16_RF8_MAX), F16_RF8_MAX);
+}
+
+static int fail_nomem(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t i)
+{
+	return ctx_fail(ctx, GGPACK_E_NOMEM, "%s: tensor '%s': out of memory", c->m->path,
+			c->m->tensors[i].name);
+}
+
+/* Codes, E and floor of tensor i. */
+static int encode(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t i, float *w,
+		  uint8_t *codes, double *tab, struct sums_job *j)
+{
+	const struct index_tensor *t = &c->m->tensors[i];
+	struct conv_tensor *ct = &c->t[i];
+	int dtype = t->proto->data_type;
+	double value = c->o.floor == GGPACK_FLOOR_VALUE ? c->o.floor_value : 0;
+	if (dtype == GGPACK_DTYPE_FLOAT16)
+		saturate_f16(w, t->params);
+	int rc = ggpack_rf8_encode(ctx, t->name, GGPACK_DTYPE_FLOAT, w, t->params, c->o.rounding, value,
+				   codes, &ct->E);
+	if (rc == GGPACK_E_INVALID) {
+		char detail[sizeof ctx->message];
+		snprintf(detail, sizeof detail, "%s", ctx->message);
+		return ctx_fail(ctx, rc, "%s: %s", c->m->path, detail);
+	}
+	if (rc)
+		return rc;
+	ggpack_rf8_table(ct->E, dtype, ct->table);
+	table_f64(ct->table, dtype, tab);
+	ct->floor = value;
+	if (c->o.floor != GGPACK_FLOOR_AUTO)
+		return 0;
+	if (auto_floor(j, c->o.floor_max_loss, &ct->floor))
+		return fail_nomem(ctx, c, i);
+	for (size_t k = 0; k < t->params; k++)
+		codes[k] = fabs((double)w[k]) < ct->floor ? 0 : codes[k];
+	return 0;
+}
+
+int conv_rf8(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t i, float *w,
+	     const float *orig)
+{
+	const struct index_tensor *t = &c->m->tensors[i];
+	struct conv_tensor *ct = &c->t[i];
+	size_t n = t->params, width = conv_dtype_size(t->proto->data_type);
+	double tab[256];
+	uint8_t *codes = malloc(n + 1);
+	struct sums_job j = { .w = w, .orig = orig, .codes = codes, .tab = tab, .n = n };
+	struct chunk_sums s;
+	if (!codes)
+		return fail_nomem(ctx, c, i);
+	int rc = encode(ctx, c, i, w, codes, tab, &j);
+	if (!rc && run_sums(&j, error_chunk, &s))
+		rc = fail_nomem(ctx, c, i);
+	if (!rc)
+		rc = code_bits(ctx, c, ct, codes, n);
+	if (rc) {
+		free(codes);
+		return rc;
+	}
+	ct->rf8 = true;
+	ct->err = (struct ggpack_error_sums){ s.sum_sq, s.err_sq, s.max_abs };
+	ct->zeros = s.zeros;
+	ct->underflows = s.underflows;
+	ct->store_note = c->o.store == GGPACK_STORE_LUT ? store_lut_unavailable(c->m, t->proto->data_type) : NULL;
+	ct->lut = c->o.store == GGPACK_STORE_LUT && !ct->store_note;
+	if (ct->lut) {
+		ct->data = codes, ct->data_bytes = n;
+		return 0;
+	}
+	ct->data = gather_table(ct->table, width, codes, n);
+	ct->data_bytes = n * width;
+	free(codes);
+	return ct->data ? 0 : fail_nomem(ctx, c, i);
+}
+
+/* ---- DeepShape without RF8 ---------------------------------------------- */
+
+static void store_value(int dtype, float v, uint8_t *p)
+{
+	uint16_t h;
+	double d = v;
+	switch (dtype) {
+	case GGPACK_DTYPE_FLOAT: memcpy(p, &v, 4); break;
+	case GGPACK_DTYPE_DOUBLE: memcpy(p, &d, 8); break;
+	case GGPACK_DTYPE_FLOAT16: h = tensor_f16_from_f64(d); memcpy(p, &h, 2); break;
+	default: h = tensor_bf16_from_f64(d); memcpy(p, &h, 2); break;
+	}
+}
+
+static float load_value(int dtype, const uint8_t *p)
+{
+	uint16_t h;
+	float f;
+	double d;
+	switch (dtype) {
+	case GGPACK_DTYPE_FLOAT: memcpy(&f, p, 4); return f;
+	case GGPACK_DTYPE_DOUBLE: memcpy(&d, p, 8); return (float)d;
+	case GGPACK_DTYPE_FLOAT16: memcpy(&h, p, 2); return tensor_f16_to_f32(h);
+	default: memcpy(&h, p, 2); return tensor_bf16_to_f32(h);
+	}
+}
+
+int conv_plain(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t i, const float *w,
+	       const float *orig)
+{
+	const struct index_tensor *t = &c->m->tensors[i];
+	struct conv_tensor *ct = &c->t[i];
+	int dtype = t->proto->data_type;
+	size_t n = t->params, width = conv_dtype_size(dtype);
+	uint8_t *out = malloc(n * width + 1);
+	float *back = malloc(n * sizeof *back + 1);
+	struct ggpack_hist *h = NULL;
+	int rc = out && back ? 0 : fail_nomem(ctx, c, i);
+	for (size_t k = 0; !rc && k < n; k++) {
+		store_value(dtype, w[k], out + k * width);
+		back[k] = load_value(dtype, out + k * width);
+	}
+	ct->err = (struct ggpack_error_sums){ 0 };
+	if (!rc) {
+		ggpack_error_add_f32(&ct->err, orig, back, n);
+		rc = ggpack_hist_from_grid_f32(back, n, c->o.grid, &h);
+	}
+	if (!rc)
+		rc = ggpack_hist_bits(h, &ct->bits);
+	ggpack_hist_free(h);
+	free(back);
+	ct->bits.zstd = NAN;
+	if (rc) {
+		free(out);
+		return rc == GGPACK_E_NOMEM ? fail_nomem(ctx, c, i) : rc;
+	}
+	ct->data = out, ct->data_bytes = n * width;
+	return 0;
+}
