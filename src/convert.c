@@ -66,9 +66,8 @@ static bool feeds_op(const struct index_tensor *t, const char *const *ops, size_
 /* A Constant table of ggpack's lut store, when the model is converted again. */
 static bool is_lut_table(const struct index_tensor *t)
 {
-	size_t len = strlen(t->name), sfx = strlen(".rf8.table");
-	return t->kind == GGPACK_TENSOR_CONSTANT && t->params == 256 && len > sfx &&
-	       !strcmp(t->name + len - sfx, ".rf8.table");
+	return t->kind == GGPACK_TENSOR_CONSTANT && t->params == 256 &&
+	       !strncmp(t->name, "ggpack.rf8.table.", 17);
 }
 
 /* The user's filters after DESIGN.md's rules. */

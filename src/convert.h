@@ -56,9 +56,9 @@ int conv_rf8(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t i
 int conv_plain(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t i, const float *w,
 	       const float *orig);
 
-/* store.c: why the lut store cannot hold a tensor of dtype in model m
- * (its opset), or NULL when it can. */
-const char *store_lut_unavailable(const struct ggpack_model *m, int dtype);
+/* store.c: why a tensor of dtype and n params goes to the float store
+ * even under --store lut (model m's opset; lut not smaller), or NULL. */
+const char *store_lut_unavailable(const struct ggpack_model *m, int dtype, uint64_t n);
 /* What writing the conversion changes: tensors, the lut store's nodes,
  * inputs retyped for IR < 4, metadata. Freed with store_free. */
 struct store;

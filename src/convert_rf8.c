@@ -222,7 +222,7 @@ int conv_rf8(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t i
 	ct->err = (struct ggpack_error_sums){ s.sum_sq, s.err_sq, s.max_abs };
 	ct->zeros = s.zeros;
 	ct->underflows = s.underflows;
-	ct->store_note = c->o.store == GGPACK_STORE_LUT ? store_lut_unavailable(c->m, t->proto->data_type) : NULL;
+	ct->store_note = c->o.store == GGPACK_STORE_LUT ? store_lut_unavailable(c->m, t->proto->data_type, n) : NULL;
 	ct->lut = c->o.store == GGPACK_STORE_LUT && !ct->store_note;
 	if (ct->lut) {
 		ct->data = codes, ct->data_bytes = n;

@@ -115,12 +115,26 @@ static json_t *rf8_json(const struct conv_tensor *ct, const struct ggpack_conver
 			 ct->store_note ? json_string(ct->store_note) : json_null());
 }
 
-/* Bytes the tensor takes in the output: its data, and the table for lut. */
+/* Bytes of the tensor's elements in the output (the codes, for lut: the
+ * tables are shared, and counted once in the totals). */
 static uint64_t bytes_after(const struct conv_tensor *ct, const struct index_tensor *t)
 {
-	if (!ct->data)
-		return t->bytes;
-	return ct->data_bytes + (ct->lut ? 256 * conv_dtype_size(t->proto->data_type) : 0);
+	return ct->data ? ct->data_bytes : t->bytes;
+}
+
+/* Bytes of the lut tables: one per (E, dtype) among the lut tensors. */
+static uint64_t table_bytes(const struct ggpack_conversion *c)
+{
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < c->m->n_tensors; i++) {
+		int dtype = c->m->tensors[i].proto->data_type;
+		bool first = c->t[i].lut;
+		for (size_t k = 0; first && k < i; k++)
+			first = !(c->t[k].lut && c->t[k].E == c->t[i].E &&
+				  c->m->tensors[k].proto->data_type == dtype);
+		bytes += first ? 256 * conv_dtype_size(dtype) : 0;
+	}
+	return bytes;
 }
 
 static json_t *tensor_json(const struct ggpack_conversion *c, size_t i)
@@ -197,7 +211,8 @@ static json_t *totals_json(const struct ggpack_conversion *c)
 		err.sum_sq += ct->err.sum_sq, err.err_sq += ct->err.err_sq;
 		err.max_abs = fmax(err.max_abs, ct->err.max_abs);
 	}
-	return json_pack("{s:I, s:I, s:I, s:I, s:{s:o, s:o, s:o}, s:o, s:o, s:o, s:o, s:I, s:I}",
+	uint64_t tables = table_bytes(c);
+	return json_pack("{s:I, s:I, s:I, s:I, s:{s:o, s:o, s:o}, s:o, s:o, s:o, s:o, s:I, s:I, s:I}",
 			 "tensors", (json_int_t)c->m->n_tensors, "selected", (json_int_t)selected,
 			 "params", (json_int_t)params, "selected_params", (json_int_t)sel_params,
 			 "gg", "shape", num(mean_of(&gg, 0)), "scale", num(mean_of(&gg, 1)),
@@ -205,7 +220,8 @@ static json_t *totals_json(const struct ggpack_conversion *c)
 			 "bits", weighted_bits(&bits), "bits_before", weighted_bits(&before),
 			 "snr_db", selected ? num(ggpack_error_snr_db(&err)) : json_null(),
 			 "rel_rmse", selected ? num(ggpack_error_rel_rmse(&err)) : json_null(),
-			 "tensor_bytes_before", (json_int_t)bytes_b, "tensor_bytes_after", (json_int_t)bytes_a);
+			 "tensor_bytes_before", (json_int_t)bytes_b, "tensor_bytes_after",
+			 (json_int_t)(bytes_a + tables), "lut_table_bytes", (json_int_t)tables);
 }
 
 /* ---- files -------------------------------------------------------------- */

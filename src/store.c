@@ -15,6 +15,7 @@
 
 #define MIN_LUT_OPSET 6          /* Cast's `to` is an int from opset 6 */
 #define MIN_LUT_OPSET_BF16 13    /* Cast and Gather take bfloat16 from opset 13 */
+#define LUT_NODES_BYTES 128      /* about what the three nodes add, names aside */
 
 /* An owned buffer written as one piece of an edit. */
 struct blob {
@@ -60,9 +61,12 @@ static int64_t onnx_opset(const struct ggpack_model *m)
 	return 0;
 }
 
-const char *store_lut_unavailable(const struct ggpack_model *m, int dtype)
+const char *store_lut_unavailable(const struct ggpack_model *m, int dtype, uint64_t n)
 {
 	int64_t v = onnx_opset(m);
+	size_t width = conv_dtype_size(dtype);
+	if (n + 256 * width + LUT_NODES_BYTES >= n * width)
+		return "float store: smaller than codes + table for so few params";
 	if (v < MIN_LUT_OPSET)
 		return "float store: the lut's Cast needs opset >= 6";
 	if (dtype == GGPACK_DTYPE_BFLOAT16 && v < MIN_LUT_OPSET_BF16)
@@ -170,6 +174,12 @@ struct lut_names {
 	const char *weight, *codes, *index, *table;
 };
 
+/* One table per (E, dtype), shared by every tensor that has them. */
+struct lut_table {
+	int E, dtype;
+	const char *name;
+};
+
 static struct blob *node_blob(struct store *s, const char *op, const char *name, char **in, size_t n_in,
 			      const char *out, Onnx__AttributeProto *attr)
 {
@@ -184,34 +194,38 @@ static struct blob *node_blob(struct store *s, const char *op, const char *name,
 	return pack_field(s, 1, &node.base);
 }
 
-/* Constant(table) -> table; Cast(codes, to=INT32) -> index;
- * Gather(table, index, axis=0) -> the weight's name. */
-static struct blob *lut_nodes(struct store *s, const struct conv_tensor *ct, int dtype,
-			      const struct lut_names *n)
+/* Constant(value = the 256 decoded values) -> name. */
+static struct blob *table_node(struct store *s, const struct conv_tensor *ct, int dtype, const char *name)
 {
 	int64_t dim = 256;
 	Onnx__TensorProto table = ONNX__TENSOR_PROTO__INIT;
 	table.n_dims = 1, table.dims = &dim;
 	table.has_data_type = 1, table.data_type = dtype;
-	table.name = (char *)(uintptr_t)n->table;
+	table.name = (char *)(uintptr_t)name;
 	table.has_raw_data = 1;
 	table.raw_data = (ProtobufCBinaryData){ 256 * conv_dtype_size(dtype), (uint8_t *)(uintptr_t)ct->table };
-	Onnx__AttributeProto value = ONNX__ATTRIBUTE_PROTO__INIT, to = ONNX__ATTRIBUTE_PROTO__INIT,
-			     axis = ONNX__ATTRIBUTE_PROTO__INIT;
+	Onnx__AttributeProto value = ONNX__ATTRIBUTE_PROTO__INIT;
 	value.name = "value", value.has_type = 1, value.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR;
 	value.t = &table;
+	return node_blob(s, "Constant", name, NULL, 0, name, &value);
+}
+
+/* Cast(codes, to=INT32) -> index; Gather(table, index, axis=0) -> the
+ * weight's name. */
+static struct blob *lut_nodes(struct store *s, const struct lut_names *n)
+{
+	Onnx__AttributeProto to = ONNX__ATTRIBUTE_PROTO__INIT, axis = ONNX__ATTRIBUTE_PROTO__INIT;
 	to.name = "to", to.has_type = 1, to.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
 	to.has_i = 1, to.i = GGPACK_DTYPE_INT32;
 	axis.name = "axis", axis.has_type = 1, axis.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
 	axis.has_i = 1, axis.i = 0;
 	char *cast_in[1] = { (char *)(uintptr_t)n->codes };
 	char *gather_in[2] = { (char *)(uintptr_t)n->table, (char *)(uintptr_t)n->index };
-	struct blob *parts[3] = {
-		node_blob(s, "Constant", n->table, NULL, 0, n->table, &value),
+	struct blob *parts[2] = {
 		node_blob(s, "Cast", n->index, cast_in, 1, n->index, &to),
 		node_blob(s, "Gather", n->weight, gather_in, 2, n->weight, &axis),
 	};
-	return join(s, parts, 3);
+	return join(s, parts, 2);
 }
 
 /* The offset of the first field `field` in region r's payload, or its end. */
@@ -283,13 +297,13 @@ static int retype_input(struct store *s, const struct ggpack_model *m, const str
 
 /* The lut store of tensor i: new names, the codes under the codes name
  * (an initializer) or a Constant whose output is renamed, and the nodes. */
-static int plan_lut(struct store *s, const struct ggpack_conversion *c, size_t i)
+static int plan_lut(struct store *s, const struct ggpack_conversion *c, size_t i, const char *table)
 {
 	const struct ggpack_model *m = c->m;
 	const struct index_tensor *t = &m->tensors[i];
 	struct lut_names n = { t->name, unique_name(s, t->name, ".rf8.codes"),
-			       unique_name(s, t->name, ".rf8.index"), unique_name(s, t->name, ".rf8.table") };
-	struct blob *nodes = n.codes && n.index && n.table ? lut_nodes(s, &c->t[i], t->proto->data_type, &n) : NULL;
+			       unique_name(s, t->name, ".rf8.index"), table };
+	struct blob *nodes = n.codes && n.index ? lut_nodes(s, &n) : NULL;
 	if (!nodes)
 		return GGPACK_E_NOMEM;
 	s->changes[i].dtype = GGPACK_DTYPE_UINT8;
@@ -310,6 +324,45 @@ static int plan_lut(struct store *s, const struct ggpack_conversion *c, size_t i
 		return GGPACK_E_NOMEM;
 	int rc = edit_add(s, node, off, end, out);
 	return rc ? rc : edit_add(s, graph, after, after, nodes);
+}
+
+/* The shared tables, as Constants before every node of the main graph
+ * (visible in every subgraph); table_of[i] names tensor i's table. */
+static int plan_tables(struct store *s, const struct ggpack_conversion *c, const char **table_of)
+{
+	const struct ggpack_model *m = c->m;
+	struct lut_table *tables = NULL;
+	struct blob **parts = NULL;
+	size_t n = 0, cap = 0, cap_parts = 0;
+	int rc = 0;
+	for (size_t i = 0; !rc && i < m->n_tensors; i++) {
+		int dtype = m->tensors[i].proto->data_type;
+		size_t k = 0;
+		if (!c->t[i].lut)
+			continue;
+		while (k < n && !(tables[k].E == c->t[i].E && tables[k].dtype == dtype))
+			k++;
+		if (k == n) {
+			char suffix[48];
+			snprintf(suffix, sizeof suffix, ".%s.E%d", ggpack_dtype_name(dtype), c->t[i].E);
+			if (grow_array(&parts, &cap_parts, n, sizeof *parts) ||
+			    grow_array(&tables, &cap, n, sizeof *tables) ||
+			    !(tables[n].name = unique_name(s, "ggpack.rf8.table", suffix))) {
+				rc = GGPACK_E_NOMEM;
+				break;
+			}
+			tables[n] = (struct lut_table){ c->t[i].E, dtype, tables[n].name };
+			parts[n++] = table_node(s, &c->t[i], dtype, tables[k].name);
+		}
+		table_of[i] = tables[k].name;
+	}
+	free(tables);
+	size_t end, at = first_field(m, m->graphs[0].region, 1, &end);
+	struct blob *b = rc || !n ? NULL : join(s, parts, n);
+	free(parts);
+	if (rc || !n)
+		return rc;
+	return b ? edit_add(s, m->graphs[0].region, at, at, b) : GGPACK_E_NOMEM;
 }
 
 /* ---- metadata ----------------------------------------------------------- */
@@ -389,13 +442,17 @@ int store_make(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, struct
 	struct store *s = calloc(1, sizeof *s);
 	int rc = s && (s->changes = calloc(m->n_tensors + 1, sizeof *s->changes)) ? names_collect(s, m)
 										 : GGPACK_E_NOMEM;
+	const char **table_of = rc ? NULL : calloc(m->n_tensors + 1, sizeof *table_of);
+	if (!rc)
+		rc = table_of ? plan_tables(s, c, table_of) : GGPACK_E_NOMEM;
 	for (size_t i = 0; !rc && i < m->n_tensors; i++) {
 		if (!c->t[i].data)
 			continue;
 		s->changes[i] = (struct save_change){ c->t[i].data, c->t[i].data_bytes, 0, NULL };
 		if (c->t[i].lut)
-			rc = plan_lut(s, c, i);
+			rc = plan_lut(s, c, i, table_of[i]);
 	}
+	free(table_of);
 	if (!rc)
 		rc = plan_metadata(s, c);
 	if (rc) {
