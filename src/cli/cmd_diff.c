@@ -180,7 +180,7 @@ static void print_diff(FILE *out, const json_t *d, int md)
 	fmt(c, sizeof c, real(t, "change_pct"), "%");
 	fprintf(out, "%sdiff %s -> %s\n%s%s bits/param (selected tensors): %s -> %s (%s)\n\n",
 		md ? "- " : "", str(d, "a"), str(d, "b"), md ? "- " : "", str(d, "metric"), a, b, c);
-	struct table *tab = table_new(6, (const char *[]){ "tensor", "in B", "matched by", "bits A", "bits B",
+	struct table *tab = table_new(6, (const char *[]){ "tensor", "name in B", "matched by", "bits A", "bits B",
 							  "change" });
 	size_t i;
 	json_t *p;
