@@ -3,7 +3,9 @@
  * 784-128-10 (Fashion-MNIST's shape) with ReLU, its weights drawn from a
  * Laplace law by a seeded splitmix64, so the file is the same on every
  * machine. Small (about 400 KB), and the project's own, unlike the corpus.
- *   gen_example OUT.onnx
+ * "v2" makes a second version of it, as a later export would be: the same
+ * network with its small weights pruned to zero (README's diff session).
+ *   gen_example OUT.onnx [v2]
  */
 #include <math.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 #include "onnx.pb-c.h"
 
 static uint64_t rng_state = 0x67677061636bull; /* "ggpack" */
+static double prune_below;                      /* v2: |w| under it become 0 */
 
 static double uniform(void)
 {
@@ -41,6 +44,7 @@ static Onnx__TensorProto *weight(const char *name, int64_t rows, int64_t cols, d
 	for (size_t i = 0; i < n; i++) {
 		double u = uniform() - 0.5;
 		float v = (float)(-scale * copysign(log(1 - 2 * fabs(u)), u)); /* Laplace */
+		v = fabsf(v) < prune_below * scale ? 0.0f : v;
 		memcpy(t->raw_data.data + 4 * i, &v, 4); /* raw_data is little-endian */
 	}
 	return t;
@@ -92,8 +96,10 @@ static Onnx__ValueInfoProto *io(const char *name, int64_t width)
 
 int main(int argc, char **argv)
 {
-	if (argc != 2)
-		return fprintf(stderr, "usage: gen_example OUT.onnx\n"), 2;
+	if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "v2")))
+		return fprintf(stderr, "usage: gen_example OUT.onnx [v2]\n"), 2;
+	if (argc == 3)
+		prune_below = 0.5;
 	Onnx__TensorProto *inits[] = { weight("fc1.weight", 784, 128, 0.03), weight("fc1.bias", 128, 0, 0.01),
 				       weight("fc2.weight", 128, 10, 0.08), weight("fc2.bias", 10, 0, 0.01) };
 	Onnx__NodeProto *nodes[] = { node("MatMul", "fc1", "image", "fc1.weight", "h1"),

@@ -228,7 +228,7 @@ static int emit(const struct cli_args *a, const json_t *d)
 		json_dumpf(d, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER), fputc('\n', out);
 	else
 		print_diff(out, d, a->format == FORMAT_MD);
-	int bad = ferror(out);
+	int bad = fflush(out) != 0 || ferror(out); /* before the gate's message on stderr */
 	if (out != stdout)
 		bad |= fclose(out) != 0;
 	return bad ? (fprintf(stderr, "ggpack: %s: write failed\n", a->report), 4) : 0;

@@ -293,7 +293,7 @@ int render_to(const struct cli_args *a, const char *json_text, const json_t *r)
 		fputs(json_text, out);
 	else
 		render_report(out, r, a->format, a->sort);
-	int bad = ferror(out);
+	int bad = fflush(out) != 0 || ferror(out); /* before any gate's message on stderr */
 	if (!to_stdout)
 		bad |= fclose(out) != 0;
 	if (bad) {

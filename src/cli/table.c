@@ -2,6 +2,7 @@
  * table.c - tables of strings, printed aligned for people (text) or as
  * Markdown, so that every command's tables look alike.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,6 +53,17 @@ static const char *cell(const struct table *t, size_t r, size_t k)
 	return s ? s : "";
 }
 
+/* Numbers, shapes and "-" align right; words align left. */
+static int numeric_column(const struct table *t, size_t k)
+{
+	for (size_t r = 1; r < t->n_lines; r++) {
+		const char *s = cell(t, r, k);
+		if (*s && !strchr("0123456789-+.[", *s))
+			return 0;
+	}
+	return 1;
+}
+
 void table_print(FILE *out, const struct table *t, int md)
 {
 	if (!t)
@@ -67,14 +79,18 @@ void table_print(FILE *out, const struct table *t, int md)
 	for (size_t r = 0; r < t->n_lines; r++) {
 		for (size_t k = 0; k < t->n_cols; k++) {
 			int width = (int)w[k];
+			bool right = k && numeric_column(t, k);
 			if (md)
 				fprintf(out, "| %s ", cell(t, r, k));
+			else if (k)
+				fprintf(out, right ? "  %*s" : "  %-*s", right || k + 1 < t->n_cols ? width : 0,
+					cell(t, r, k));
 			else
-				fprintf(out, k ? "  %*s" : "%-*s", width, cell(t, r, k));
+				fprintf(out, "%-*s", width, cell(t, r, k));
 		}
 		fputs(md ? "|\n" : "\n", out);
 		for (size_t k = 0; md && !r && k < t->n_cols; k++)
-			fputs(k ? "|---:" : "|---", out);
+			fputs(k && numeric_column(t, k) ? "|---:" : "|---", out);
 		if (md && !r)
 			fputs("|\n", out);
 	}
