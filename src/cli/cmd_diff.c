@@ -58,6 +58,7 @@ static int load_side(const struct cli_args *a, const char *path, json_t **out)
 		fprintf(stderr, "ggpack: %s: not a ggpack-report/1 JSON report%s%s\n", path,
 			*out ? "" : ": ", *out ? "" : err.text);
 		json_decref(*out);
+		*out = NULL; /* run_diff frees both sides */
 		return 3;
 	}
 	return 0;
