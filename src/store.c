@@ -84,35 +84,39 @@ static int edit_add(struct store *s, uint32_t region, size_t begin, size_t end, 
 	return 0;
 }
 
-/* A blob holding message msg as field `field` of its parent: tag, length, payload. */
-static struct blob *pack_field(struct store *s, uint32_t field, const ProtobufCMessage *msg)
+/* A blob of `len` payload bytes as field `field` of its parent: tag and
+ * length written, the payload left to fill at *payload. */
+static struct blob *field_blob(struct store *s, uint32_t field, size_t len, uint8_t **payload)
 {
-	size_t len = protobuf_c_message_get_packed_size(msg);
 	struct blob *b = malloc(sizeof *b + len + 20);
 	if (!b)
 		return NULL;
 	size_t hl = wire_put_varint(b->data, (uint64_t)field << 3 | 2);
 	hl += wire_put_varint(b->data + hl, len);
-	protobuf_c_message_pack(msg, b->data + hl);
+	*payload = b->data + hl;
 	b->piece = (struct splice_piece){ b->data, hl + len };
 	b->next = s->blobs;
 	s->blobs = b;
 	return b;
 }
 
-/* A blob of a string field. */
+/* Message msg as field `field`. */
+static struct blob *pack_field(struct store *s, uint32_t field, const ProtobufCMessage *msg)
+{
+	uint8_t *p;
+	struct blob *b = field_blob(s, field, protobuf_c_message_get_packed_size(msg), &p);
+	if (b)
+		protobuf_c_message_pack(msg, p);
+	return b;
+}
+
+/* A string as field `field`. */
 static struct blob *string_field(struct store *s, uint32_t field, const char *str)
 {
-	size_t len = strlen(str);
-	struct blob *b = malloc(sizeof *b + len + 20);
-	if (!b)
-		return NULL;
-	size_t hl = wire_put_varint(b->data, (uint64_t)field << 3 | 2);
-	hl += wire_put_varint(b->data + hl, len);
-	memcpy(b->data + hl, str, len);
-	b->piece = (struct splice_piece){ b->data, hl + len };
-	b->next = s->blobs;
-	s->blobs = b;
+	uint8_t *p;
+	struct blob *b = field_blob(s, field, strlen(str), &p);
+	if (b)
+		memcpy(p, str, strlen(str));
 	return b;
 }
 

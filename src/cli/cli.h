@@ -42,8 +42,24 @@ struct cli_args {
 int cli_parse(const struct cli_command *cmd, int argc, char **argv, struct cli_args *a);
 void cli_args_free(struct cli_args *a);
 
-/* ---- render.c: a report in text, Markdown or CSV ---- */
 #include <jansson.h>
+#include <math.h>
+
+/* A number of a JSON object, NaN when absent or null. */
+static inline double json_real_of(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* A string of a JSON object, "" when absent or null. */
+static inline const char *json_str_of(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
+/* ---- render.c: a report in text, Markdown or CSV ---- */
 void render_report(FILE *out, const json_t *r, int format, int sort);
 /* Writes the report text (JSON) in the chosen format to a->report. Returns an exit code. */
 int render_to(const struct cli_args *a, const char *json_text, const json_t *r);
@@ -54,6 +70,9 @@ int render_to(const struct cli_args *a, const char *json_text, const json_t *r);
 int gates_check_report(const struct cli_args *a, const json_t *r);
 
 /* ---- run.c: load, convert, (save), report ---- */
+/* convert and report: the pipeline on the one input, the report rendered,
+ * the gates checked. Returns the exit code. */
+int cli_pipeline_command(const struct cli_args *a, const char *command, int save);
 /* Runs the pipeline on path; *report is the parsed report (the caller
  * json_decref's it) and *text its JSON. Saves to a->output when save. */
 int cli_run_pipeline(const struct cli_args *a, const char *command, const char *path, int save,

@@ -18,15 +18,7 @@ static int run_convert(int argc, char **argv)
 		return cli_usage_error("convert", a.n_inputs != 1 ? "takes exactly one input model" :
 					!a.output ? "needs -o OUTPUT" : "--fail-if-increase is for diff");
 	}
-	json_t *report = NULL;
-	char *text = NULL;
-	rc = cli_run_pipeline(&a, "convert", a.inputs[0], 1, &report, &text);
-	if (!rc)
-		rc = render_to(&a, text, report);
-	if (!rc)
-		rc = gates_check_report(&a, report);
-	json_decref(report);
-	free(text);
+	rc = cli_pipeline_command(&a, "convert", 1);
 	cli_args_free(&a);
 	return rc;
 }

@@ -14,18 +14,6 @@
 #include "cli.h"
 #include "table.h"
 
-static double real(const json_t *o, const char *key)
-{
-	const json_t *v = json_object_get(o, key);
-	return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
-static const char *str(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
-
 /* A saved report starts with '{'; anything else is taken for a model. */
 static int is_report(const char *path)
 {
@@ -54,7 +42,7 @@ static int load_side(const struct cli_args *a, const char *path, json_t **out)
 	}
 	json_error_t err;
 	*out = json_load_file(path, 0, &err);
-	if (!*out || strcmp(str(*out, "schema"), "ggpack-report/1")) {
+	if (!*out || strcmp(json_str_of(*out, "schema"), "ggpack-report/1")) {
 		fprintf(stderr, "ggpack: %s: not a ggpack-report/1 JSON report%s%s\n", path,
 			*out ? "" : ": ", *out ? "" : err.text);
 		json_decref(*out);
@@ -68,7 +56,7 @@ static int load_side(const struct cli_args *a, const char *path, json_t **out)
 
 static double bits_of(const json_t *t, int metric)
 {
-	return real(json_object_get(t, "bits"), cli_metric_names[metric]);
+	return json_real_of(json_object_get(t, "bits"), cli_metric_names[metric]);
 }
 
 static double change_pct(double a, double b)
@@ -79,8 +67,8 @@ static double change_pct(double a, double b)
 static json_t *pair_json(const json_t *x, const json_t *y, const char *by, int metric)
 {
 	double a = bits_of(x, metric), b = bits_of(y, metric);
-	return json_pack("{s:s, s:s, s:s, s:O, s:o, s:o, s:o, s:o, s:o}", "name", str(x, "name"), "name_b",
-			 str(y, "name"), "matched_by", by, "shape", json_object_get(x, "shape"),
+	return json_pack("{s:s, s:s, s:s, s:O, s:o, s:o, s:o, s:o, s:o}", "name", json_str_of(x, "name"), "name_b",
+			 json_str_of(y, "name"), "matched_by", by, "shape", json_object_get(x, "shape"),
 			 "bits_a", isnan(a) ? json_null() : json_real(a),
 			 "bits_b", isnan(b) ? json_null() : json_real(b),
 			 "change_pct", isfinite(change_pct(a, b)) ? json_real(change_pct(a, b)) : json_null(),
@@ -91,7 +79,7 @@ static json_t *pair_json(const json_t *x, const json_t *y, const char *by, int m
 static bool same_content(const json_t *x, const json_t *y)
 {
 	return json_is_string(json_object_get(x, "hash")) &&
-	       !strcmp(str(x, "hash"), str(y, "hash")) &&
+	       !strcmp(json_str_of(x, "hash"), json_str_of(y, "hash")) &&
 	       json_equal(json_object_get(x, "shape"), json_object_get(y, "shape"));
 }
 
@@ -103,7 +91,7 @@ static json_t *match(const json_t *ta, const json_t *tb, char *used_a, char *use
 	json_t *x, *y;
 	json_array_foreach(ta, i, x)
 		json_array_foreach(tb, j, y)
-			if (!used_b[j] && !strcmp(str(x, "name"), str(y, "name"))) {
+			if (!used_b[j] && !strcmp(json_str_of(x, "name"), json_str_of(y, "name"))) {
 				json_array_append_new(pairs, pair_json(x, y, "name", metric));
 				used_a[i] = used_b[j] = 1;
 				break;
@@ -124,7 +112,7 @@ static json_t *unmatched(const json_t *t, const char *used)
 	size_t i;
 	json_array_foreach(t, i, x)
 		if (!used[i])
-			json_array_append_new(names, json_string(str(x, "name")));
+			json_array_append_new(names, json_string(json_str_of(x, "name")));
 	return names;
 }
 
@@ -176,11 +164,11 @@ static void print_diff(FILE *out, const json_t *d, int md)
 {
 	const json_t *t = json_object_get(d, "totals");
 	char a[32], b[32], c[32];
-	fmt(a, sizeof a, real(t, "bits_a"), "");
-	fmt(b, sizeof b, real(t, "bits_b"), "");
-	fmt(c, sizeof c, real(t, "change_pct"), "%");
+	fmt(a, sizeof a, json_real_of(t, "bits_a"), "");
+	fmt(b, sizeof b, json_real_of(t, "bits_b"), "");
+	fmt(c, sizeof c, json_real_of(t, "change_pct"), "%");
 	fprintf(out, "%sdiff %s -> %s\n%s%s bits/param (selected tensors): %s -> %s (%s)\n\n",
-		md ? "- " : "", str(d, "a"), str(d, "b"), md ? "- " : "", str(d, "metric"), a, b, c);
+		md ? "- " : "", json_str_of(d, "a"), json_str_of(d, "b"), md ? "- " : "", json_str_of(d, "metric"), a, b, c);
 	struct table *tab = table_new(6, (const char *[]){ "tensor", "name in B", "matched by", "bits A", "bits B",
 							  "change" });
 	size_t i;
@@ -188,12 +176,12 @@ static void print_diff(FILE *out, const json_t *d, int md)
 	json_array_foreach(json_object_get(d, "tensors"), i, p) {
 		if (json_is_null(json_object_get(p, "bits_a")) && json_is_null(json_object_get(p, "bits_b")))
 			continue; /* selected on neither side */
-		fmt(a, sizeof a, real(p, "bits_a"), "");
-		fmt(b, sizeof b, real(p, "bits_b"), "");
-		fmt(c, sizeof c, real(p, "change_pct"), "%");
-		const char *nb = str(p, "name_b");
-		table_row(tab, (const char *[]){ str(p, "name"), strcmp(nb, str(p, "name")) ? nb : "",
-						 str(p, "matched_by"), a, b, c });
+		fmt(a, sizeof a, json_real_of(p, "bits_a"), "");
+		fmt(b, sizeof b, json_real_of(p, "bits_b"), "");
+		fmt(c, sizeof c, json_real_of(p, "change_pct"), "%");
+		const char *nb = json_str_of(p, "name_b");
+		table_row(tab, (const char *[]){ json_str_of(p, "name"), strcmp(nb, json_str_of(p, "name")) ? nb : "",
+						 json_str_of(p, "matched_by"), a, b, c });
 	}
 	table_print(out, tab, md);
 	table_free(tab);
@@ -203,7 +191,7 @@ static void print_diff(FILE *out, const json_t *d, int md)
 
 static int increase_gate(const struct cli_args *a, const json_t *d)
 {
-	double pct = real(json_object_get(d, "totals"), "change_pct");
+	double pct = json_real_of(json_object_get(d, "totals"), "change_pct");
 	if (isnan(a->fail_if_increase))
 		return 0;
 	if (isnan(pct)) {

@@ -19,15 +19,7 @@ static int run_report(int argc, char **argv)
 					a.output ? "writes no model (-o is for convert)" :
 					"--fail-if-increase is for diff");
 	}
-	json_t *report = NULL;
-	char *text = NULL;
-	rc = cli_run_pipeline(&a, "report", a.inputs[0], 0, &report, &text);
-	if (!rc)
-		rc = render_to(&a, text, report);
-	if (!rc)
-		rc = gates_check_report(&a, report);
-	json_decref(report);
-	free(text);
+	rc = cli_pipeline_command(&a, "report", 0);
 	cli_args_free(&a);
 	return rc;
 }

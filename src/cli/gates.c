@@ -7,16 +7,10 @@
 
 #include "cli.h"
 
-static double real(const json_t *o, const char *key)
-{
-	const json_t *v = json_object_get(o, key);
-	return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
 static int max_bits_gate(const struct cli_args *a, const json_t *r)
 {
 	const char *metric = cli_metric_names[a->metric];
-	double v = real(json_object_get(json_object_get(r, "totals"), "bits"), metric);
+	double v = json_real_of(json_object_get(json_object_get(r, "totals"), "bits"), metric);
 	if (isnan(v)) {
 		fprintf(stderr, "ggpack: --max-bits: the report has no %s total (zstd needs RF8; "
 			"nothing selected?)\n", metric);
@@ -38,7 +32,7 @@ static int min_snr_gate(const struct cli_args *a, const json_t *r)
 	size_t i, broken = 0;
 	json_t *x;
 	json_array_foreach(json_object_get(r, "tensors"), i, x) {
-		double snr = real(x, "snr_db");
+		double snr = json_real_of(x, "snr_db");
 		if (!json_is_true(json_object_get(x, "selected")) || isnan(snr) || snr >= a->min_snr)
 			continue;
 		fprintf(stderr, "ggpack: gate broken: tensor '%s': SNR %.2f dB < --min-snr %g\n",

@@ -13,18 +13,6 @@
 #include "cli.h"
 #include "table.h"
 
-static double real(const json_t *o, const char *key)
-{
-	const json_t *v = json_object_get(o, key);
-	return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
-static const char *str(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
-
 static void fmt_num(char *buf, size_t n, double v, int prec)
 {
 	if (isnan(v))
@@ -64,7 +52,7 @@ static void bits_row(struct table *t, const char *label, const json_t *bits)
 {
 	char c[5][24];
 	for (int k = 0; k < 5; k++)
-		fmt_num(c[k], sizeof c[k], real(bits, cli_metric_names[k]), 3);
+		fmt_num(c[k], sizeof c[k], json_real_of(bits, cli_metric_names[k]), 3);
 	table_row(t, (const char *[]){ label, c[0], c[1], c[2], c[3], c[4] });
 }
 
@@ -72,15 +60,15 @@ static void print_files(FILE *out, const json_t *r, int md)
 {
 	const json_t *in = json_object_get(r, "input"), *o = json_object_get(r, "output");
 	char a[32], b[32], z[32];
-	double in_total = real(in, "bytes") + real(in, "data_bytes");
+	double in_total = json_real_of(in, "bytes") + json_real_of(in, "data_bytes");
 	fmt_int(a, sizeof a, in_total);
-	fprintf(out, "%s%s %s%s\n", md ? "- **" : "", str(r, "command"), str(in, "path"), md ? "**" : "");
+	fprintf(out, "%s%s %s%s\n", md ? "- **" : "", json_str_of(r, "command"), json_str_of(in, "path"), md ? "**" : "");
 	if (json_is_object(o)) {
-		double out_total = real(o, "bytes") + real(o, "data_bytes");
+		double out_total = json_real_of(o, "bytes") + json_real_of(o, "data_bytes");
 		fmt_int(b, sizeof b, out_total);
-		fmt_int(z, sizeof z, real(o, "zstd_bytes"));
+		fmt_int(z, sizeof z, json_real_of(o, "zstd_bytes"));
 		fprintf(out, "%sfiles: input %s B, output %s %s B (%.3f of the input), zstd of output %s B\n",
-			md ? "- " : "", a, str(o, "path"), b, out_total / in_total, z);
+			md ? "- " : "", a, json_str_of(o, "path"), b, out_total / in_total, z);
 	} else {
 		fprintf(out, "%sfiles: input %s B (no output written)\n", md ? "- " : "", a);
 	}
@@ -91,18 +79,18 @@ static void print_totals(FILE *out, const json_t *r, int md)
 	const json_t *t = json_object_get(r, "totals"), *o = json_object_get(r, "options");
 	char a[32], b[32], c[32], d[32];
 	print_files(out, r, md);
-	fmt_int(a, sizeof a, real(t, "tensors"));
-	fmt_int(b, sizeof b, real(t, "selected"));
-	fmt_int(c, sizeof c, real(t, "params"));
-	fmt_int(d, sizeof d, real(t, "selected_params"));
+	fmt_int(a, sizeof a, json_real_of(t, "tensors"));
+	fmt_int(b, sizeof b, json_real_of(t, "selected"));
+	fmt_int(c, sizeof c, json_real_of(t, "params"));
+	fmt_int(d, sizeof d, json_real_of(t, "selected_params"));
 	fprintf(out, "%stensors: %s, selected %s; params %s, selected %s\n", md ? "- " : "", a, b, c, d);
 	fprintf(out, "%spipeline: preset %s, select %s, deepshape %s, rf8 %s, floor %s, store %s\n",
-		md ? "- " : "", str(o, "preset"), str(o, "select"),
-		json_is_true(json_object_get(o, "deepshape")) ? str(o, "deepshape_scope") : "off",
-		str(o, "rf8"), json_is_string(json_object_get(o, "rf8_floor")) ? str(o, "rf8_floor") : "value",
-		str(o, "store"));
-	fmt_num(a, sizeof a, real(t, "snr_db"), 2);
-	fmt_num(b, sizeof b, real(t, "rel_rmse"), 5);
+		md ? "- " : "", json_str_of(o, "preset"), json_str_of(o, "select"),
+		json_is_true(json_object_get(o, "deepshape")) ? json_str_of(o, "deepshape_scope") : "off",
+		json_str_of(o, "rf8"), json_is_string(json_object_get(o, "rf8_floor")) ? json_str_of(o, "rf8_floor") : "value",
+		json_str_of(o, "store"));
+	fmt_num(a, sizeof a, json_real_of(t, "snr_db"), 2);
+	fmt_num(b, sizeof b, json_real_of(t, "rel_rmse"), 5);
 	fprintf(out, "%sweight SNR %s dB, rel_rmse %s (selected tensors together)\n\n", md ? "- " : "", a, b);
 	struct table *bt = table_new(6, (const char *[]){ "bits/param", "entropy", "exp_golomb", "huffman",
 							 "fixed", "zstd" });
@@ -121,13 +109,13 @@ static int sort_key;
 
 static double saved(const json_t *x)
 {
-	return real(x, "bytes_before") - real(x, "bytes_after");
+	return json_real_of(x, "bytes_before") - json_real_of(x, "bytes_after");
 }
 
 /* SNR loss: lowest SNR first; exact (null) last. */
 static double snr_rank(const json_t *x)
 {
-	double s = real(x, "snr_db");
+	double s = json_real_of(x, "snr_db");
 	return isnan(s) ? INFINITY : s;
 }
 
@@ -137,11 +125,11 @@ static int cmp_tensor(const void *pa, const void *pb)
 	double x, y;
 	switch (sort_key) {
 	case SORT_SNR: x = snr_rank(a), y = snr_rank(b); break;
-	case SORT_NAME: return strcmp(str(a, "name"), str(b, "name"));
+	case SORT_NAME: return strcmp(json_str_of(a, "name"), json_str_of(b, "name"));
 	case SORT_MODEL: return 0;
 	default: x = -saved(a), y = -saved(b); break;
 	}
-	return x < y ? -1 : x > y ? 1 : strcmp(str(a, "name"), str(b, "name"));
+	return x < y ? -1 : x > y ? 1 : strcmp(json_str_of(a, "name"), json_str_of(b, "name"));
 }
 
 static void tensor_row(struct table *t, const json_t *x)
@@ -149,18 +137,18 @@ static void tensor_row(struct table *t, const json_t *x)
 	char shape[64], params[32], before[32], after[32], bits[16], bb[16], snr[16], e[16];
 	const json_t *rf8 = json_object_get(x, "rf8");
 	fmt_shape(shape, sizeof shape, json_object_get(x, "shape"));
-	fmt_int(params, sizeof params, real(x, "params"));
-	fmt_int(before, sizeof before, real(x, "bytes_before"));
-	fmt_int(after, sizeof after, real(x, "bytes_after"));
-	fmt_num(bits, sizeof bits, real(json_object_get(x, "bits"), "entropy"), 3);
-	fmt_num(bb, sizeof bb, real(json_object_get(x, "bits_before"), "entropy"), 3);
-	fmt_num(snr, sizeof snr, real(x, "snr_db"), 2);
+	fmt_int(params, sizeof params, json_real_of(x, "params"));
+	fmt_int(before, sizeof before, json_real_of(x, "bytes_before"));
+	fmt_int(after, sizeof after, json_real_of(x, "bytes_after"));
+	fmt_num(bits, sizeof bits, json_real_of(json_object_get(x, "bits"), "entropy"), 3);
+	fmt_num(bb, sizeof bb, json_real_of(json_object_get(x, "bits_before"), "entropy"), 3);
+	fmt_num(snr, sizeof snr, json_real_of(x, "snr_db"), 2);
 	if (json_is_object(rf8))
 		snprintf(e, sizeof e, "%" JSON_INTEGER_FORMAT " %s", json_integer_value(json_object_get(rf8, "E")),
-			 str(rf8, "store"));
+			 json_str_of(rf8, "store"));
 	else
 		snprintf(e, sizeof e, "-");
-	table_row(t, (const char *[]){ str(x, "name"), str(x, "dtype"), shape, params, before, after, bb, bits,
+	table_row(t, (const char *[]){ json_str_of(x, "name"), json_str_of(x, "dtype"), shape, params, before, after, bb, bits,
 				       snr, e });
 }
 
@@ -207,8 +195,8 @@ static void print_tensors(FILE *out, const json_t *r, int sort, int md)
 		struct table *s = table_new(3, (const char *[]){ "skipped tensor", "params", "reason" });
 		for (size_t i = n_sel; i < n; i++) {
 			char params[32];
-			fmt_int(params, sizeof params, real(v[i], "params"));
-			table_row(s, (const char *[]){ str(v[i], "name"), params, str(v[i], "skip_reason") });
+			fmt_int(params, sizeof params, json_real_of(v[i], "params"));
+			table_row(s, (const char *[]){ json_str_of(v[i], "name"), params, json_str_of(v[i], "skip_reason") });
 		}
 		fputc('\n', out);
 		table_print(out, s, md);
@@ -249,25 +237,25 @@ static void print_csv(FILE *out, const json_t *r)
 		const json_t *b = json_object_get(x, "bits"), *bb = json_object_get(x, "bits_before");
 		const json_t *rf8 = json_object_get(x, "rf8");
 		fmt_shape(shape, sizeof shape, json_object_get(x, "shape"));
-		csv_field(out, str(x, "name"), 0);
-		csv_field(out, str(x, "dtype"), 0);
+		csv_field(out, json_str_of(x, "name"), 0);
+		csv_field(out, json_str_of(x, "dtype"), 0);
 		csv_field(out, shape, 0);
-		csv_num(out, real(x, "params"), 0);
-		csv_field(out, str(x, "where"), 0);
+		csv_num(out, json_real_of(x, "params"), 0);
+		csv_field(out, json_str_of(x, "where"), 0);
 		csv_num(out, json_is_true(json_object_get(x, "selected")), 0);
-		csv_field(out, str(x, "skip_reason"), 0);
-		csv_num(out, real(x, "bytes_before"), 0);
-		csv_num(out, real(x, "bytes_after"), 0);
+		csv_field(out, json_str_of(x, "skip_reason"), 0);
+		csv_num(out, json_real_of(x, "bytes_before"), 0);
+		csv_num(out, json_real_of(x, "bytes_after"), 0);
 		for (int k = 0; k < 5; k++)
-			csv_num(out, real(b, cli_metric_names[k]), 0);
+			csv_num(out, json_real_of(b, cli_metric_names[k]), 0);
 		for (int k = 0; k < 4; k++)
-			csv_num(out, real(bb, cli_metric_names[k]), 0);
-		csv_num(out, real(x, "snr_db"), 0);
-		csv_num(out, real(x, "rel_rmse"), 0);
-		csv_num(out, real(x, "max_abs_err"), 0);
-		csv_num(out, real(rf8, "E"), 0);
-		csv_num(out, real(rf8, "floor"), 0);
-		csv_field(out, str(rf8, "store"), 1);
+			csv_num(out, json_real_of(bb, cli_metric_names[k]), 0);
+		csv_num(out, json_real_of(x, "snr_db"), 0);
+		csv_num(out, json_real_of(x, "rel_rmse"), 0);
+		csv_num(out, json_real_of(x, "max_abs_err"), 0);
+		csv_num(out, json_real_of(rf8, "E"), 0);
+		csv_num(out, json_real_of(rf8, "floor"), 0);
+		csv_field(out, json_str_of(rf8, "store"), 1);
 	}
 }
 

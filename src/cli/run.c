@@ -72,3 +72,17 @@ int cli_run_pipeline(const struct cli_args *a, const char *command, const char *
 	ggpack_ctx_free(ctx);
 	return rc;
 }
+
+int cli_pipeline_command(const struct cli_args *a, const char *command, int save)
+{
+	json_t *report = NULL;
+	char *text = NULL;
+	int rc = cli_run_pipeline(a, command, a->inputs[0], save, &report, &text);
+	if (!rc)
+		rc = render_to(a, text, report);
+	if (!rc)
+		rc = gates_check_report(a, report);
+	json_decref(report);
+	free(text);
+	return rc;
+}
