@@ -1,0 +1,283 @@
+/*
+ * test_convert.c - the convert pipeline on hand-made models: the presets,
+ * the auto floor of RF8.md on a tensor whose floor is known, the lut store
+ * as written (codes, shared table, Cast and Gather, IR 3 inputs retyped),
+ * the float store as the table's entries, the refusal of a converted model,
+ * NaN named with its element, and report totals.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+#define ROWS 16
+#define COLS 32
+#define N (ROWS * COLS)
+
+/* A model y = MatMul(x, w) with w of the given values. */
+static const char *matmul_model(const char *file, const float *values, int64_t ir)
+{
+	static const int64_t dims[2] = { ROWS, COLS };
+	Onnx__TensorProto *w = tu_tensor_raw("w", dims, 2);
+	memcpy(w->raw_data.data, values, sizeof(float) * N);
+	Onnx__NodeProto *mm = tu_node("MatMul", "mm", "x", "w", "y");
+	Onnx__ModelProto *m = tu_model(&w, 1, &mm, 1);
+	m->ir_version = ir;
+	if (ir < 4) { /* IR 3 lists every initializer as a graph input */
+		Onnx__ValueInfoProto *vi = malloc(sizeof *vi);
+		onnx__value_info_proto__init(vi);
+		vi->name = strdup("w");
+		m->graph->input = realloc(m->graph->input, 2 * sizeof *m->graph->input);
+		m->graph->input[m->graph->n_input++] = vi;
+	}
+	const char *path = tu_path(file);
+	tu_write_model(path, m);
+	protobuf_c_message_free_unpacked(&m->base, NULL);
+	return path;
+}
+
+static void laplace_values(float *v)
+{
+	uint64_t s = 12345;
+	for (size_t i = 0; i < N; i++) {
+		s = s * 6364136223846793005u + 1442695040888963407u;
+		double u = ((double)(s >> 11) + 0.5) / 9007199254740992.0 - 0.5;
+		v[i] = (float)(-0.05 * copysign(log(1 - 2 * fabs(u)), u));
+	}
+}
+
+static struct ggpack_conversion *convert(struct ggpack_model *m, const struct ggpack_convert_options *o,
+					 int expect, char *msg)
+{
+	struct ggpack_ctx *ctx = ggpack_ctx_new();
+	struct ggpack_conversion *c = NULL;
+	int rc = ggpack_convert(ctx, m, o, &c);
+	ck_assert_msg(rc == expect, "convert gave %d: %s", rc, ggpack_ctx_message(ctx));
+	if (msg)
+		snprintf(msg, 512, "%s", ggpack_ctx_message(ctx));
+	ggpack_ctx_free(ctx);
+	return c;
+}
+
+static json_t *report_of(struct ggpack_conversion *c)
+{
+	char *text;
+	ck_assert_int_eq(ggpack_conversion_report(NULL, c, "report", &text), 0);
+	json_t *r = json_loads(text, 0, NULL);
+	ck_assert_ptr_nonnull(r);
+	free(text);
+	return r;
+}
+
+static void save(struct ggpack_conversion *c, const char *path)
+{
+	struct ggpack_ctx *ctx = ggpack_ctx_new();
+	int rc = ggpack_conversion_save(ctx, c, path, NULL);
+	ck_assert_msg(rc == 0, "save: %s", ggpack_ctx_message(ctx));
+	ggpack_ctx_free(ctx);
+}
+
+/* The index of the tensor named name in m. */
+static size_t tensor_named(const struct ggpack_model *m, const char *name)
+{
+	for (size_t i = 0; i < m->n_tensors; i++)
+		if (!strcmp(m->tensors[i].name, name))
+			return i;
+	ck_abort_msg("no tensor '%s'", name);
+	return 0;
+}
+
+START_TEST(presets_give_the_documented_options)
+{
+	struct ggpack_convert_options o;
+	ck_assert_int_eq(ggpack_convert_defaults(&o, "safe"), 0);
+	ck_assert(o.rf8 && o.rounding == GGPACK_ROUND_NEAREST && o.floor == GGPACK_FLOOR_AUTO);
+	ck_assert(!o.deepshape && o.select.mode == GGPACK_SELECT_WEIGHTS && o.store == GGPACK_STORE_LUT);
+	ck_assert_int_eq(ggpack_convert_defaults(&o, "paper"), 0);
+	ck_assert(o.rounding == GGPACK_ROUND_PAPER && o.floor == GGPACK_FLOOR_NONE && o.deepshape);
+	ck_assert(o.ds_scope == GGPACK_DS_MODEL && o.select.mode == GGPACK_SELECT_ALL);
+	ck_assert(o.ds.grid == 13 && o.ds.min_count == 1000 && o.ds.shape_scale == 0.8 && o.ds.std_scale == 0.6);
+	ck_assert_int_eq(ggpack_convert_defaults(&o, "fast"), GGPACK_E_USAGE);
+}
+END_TEST
+
+/* 412 weights of 1 and 100 of 2^-10, all exact RF8 values: without a floor
+ * the error is zero, so a floor may only cost nothing. r 2^-10 lies under
+ * 2^-10 and zeroes nothing; r 2^-9 would zero the small ones. */
+START_TEST(auto_floor_is_the_largest_that_costs_nothing_here)
+{
+	float v[N];
+	for (size_t i = 0; i < N; i++)
+		v[i] = i < 100 ? 0x1p-10f : 1.0f;
+	struct ggpack_model *m = tu_load(matmul_model("floor.onnx", v, 8), 0, NULL, 0);
+	struct ggpack_conversion *c = convert(m, NULL, 0, NULL);
+	json_t *r = report_of(c);
+	json_t *t = json_array_get(json_object_get(r, "tensors"), 0);
+	double rms = sqrt((412.0 + 100.0 * 0x1p-20) / N);
+	ck_assert_double_eq(json_real_value(json_object_get(json_object_get(t, "rf8"), "floor")), ldexp(rms, -10));
+	ck_assert(json_is_null(json_object_get(t, "snr_db"))); /* exact */
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(t, "rf8"), "zeros")), 0);
+	json_decref(r);
+	ggpack_conversion_free(c);
+	ggpack_model_free(m);
+}
+END_TEST
+
+/* --rf8-floor none gives the plain RF8 codes, bit for bit. */
+START_TEST(no_floor_gives_plain_rf8)
+{
+	float v[N];
+	laplace_values(v);
+	struct ggpack_model *m = tu_load(matmul_model("plain.onnx", v, 8), 0, NULL, 0);
+	struct ggpack_convert_options o;
+	ggpack_convert_defaults(&o, "safe");
+	o.floor = GGPACK_FLOOR_NONE;
+	struct ggpack_conversion *c = convert(m, &o, 0, NULL);
+	uint8_t codes[N];
+	int E;
+	ck_assert_int_eq(ggpack_rf8_encode(NULL, "w", GGPACK_DTYPE_FLOAT, v, N, GGPACK_ROUND_NEAREST, 0, codes, &E), 0);
+	save(c, tu_path("plain.lut.onnx"));
+	struct ggpack_model *out = tu_load(tu_path("plain.lut.onnx"), 0, NULL, 0);
+	const struct index_tensor *t = &out->tensors[tensor_named(out, "w.rf8.codes")];
+	ck_assert_int_eq(t->proto->data_type, GGPACK_DTYPE_UINT8);
+	ck_assert_int_eq(memcmp(t->data, codes, N), 0);
+	ggpack_model_free(out);
+	ggpack_conversion_free(c);
+	ggpack_model_free(m);
+}
+END_TEST
+
+/* lut: codes under a new name, the shared table as a Constant, then Cast
+ * and Gather giving "w" back, before the MatMul; float: every element is
+ * the table entry of its code. */
+START_TEST(lut_and_float_stores_hold_the_same_values)
+{
+	float v[N];
+	laplace_values(v);
+	struct ggpack_model *m = tu_load(matmul_model("stores.onnx", v, 8), 0, NULL, 0);
+	struct ggpack_conversion *c = convert(m, NULL, 0, NULL);
+	save(c, tu_path("stores.lut.onnx"));
+	ggpack_conversion_free(c);
+	struct ggpack_convert_options o;
+	ggpack_convert_defaults(&o, "safe");
+	o.store = GGPACK_STORE_FLOAT;
+	c = convert(m, &o, 0, NULL);
+	save(c, tu_path("stores.float.onnx"));
+
+	struct ggpack_model *lut = tu_load(tu_path("stores.lut.onnx"), 0, NULL, 0);
+	struct ggpack_model *flt = tu_load(tu_path("stores.float.onnx"), 0, NULL, 0);
+	const Onnx__GraphProto *g = lut->proto->graph;
+	ck_assert_int_eq(g->n_node, 4);
+	ck_assert_str_eq(g->node[0]->op_type, "Constant");
+	ck_assert_str_eq(g->node[1]->op_type, "Cast");
+	ck_assert_str_eq(g->node[2]->op_type, "Gather");
+	ck_assert_str_eq(g->node[2]->output[0], "w");
+	ck_assert_str_eq(g->node[3]->op_type, "MatMul");
+	size_t ti = tensor_named(lut, g->node[0]->output[0]), ci = tensor_named(lut, "w.rf8.codes");
+	const struct index_tensor *table = &lut->tensors[ti], *codes = &lut->tensors[ci];
+	const struct index_tensor *w = &flt->tensors[tensor_named(flt, "w")];
+	ck_assert_int_eq(table->params, 256);
+	ck_assert_int_eq(w->proto->data_type, GGPACK_DTYPE_FLOAT);
+	for (size_t i = 0; i < N; i++)
+		ck_assert_int_eq(memcmp(w->data + 4 * i, table->data + 4 * codes->data[i], 4), 0);
+	ggpack_model_free(lut);
+	ggpack_model_free(flt);
+	ggpack_conversion_free(c);
+	ggpack_model_free(m);
+}
+END_TEST
+
+START_TEST(ir3_graph_input_becomes_the_codes)
+{
+	float v[N];
+	laplace_values(v);
+	struct ggpack_model *m = tu_load(matmul_model("ir3.onnx", v, 3), 0, NULL, 0);
+	struct ggpack_conversion *c = convert(m, NULL, 0, NULL);
+	save(c, tu_path("ir3.lut.onnx"));
+	struct ggpack_model *out = tu_load(tu_path("ir3.lut.onnx"), 0, NULL, 0);
+	const Onnx__GraphProto *g = out->proto->graph;
+	ck_assert_int_eq(g->n_input, 2);
+	ck_assert_str_eq(g->input[1]->name, "w.rf8.codes");
+	ck_assert_int_eq(g->input[1]->type->tensor_type->elem_type, GGPACK_DTYPE_UINT8);
+	ck_assert_int_eq(g->input[1]->type->tensor_type->shape->n_dim, 2);
+	ggpack_model_free(out);
+	ggpack_conversion_free(c);
+	ggpack_model_free(m);
+}
+END_TEST
+
+START_TEST(converted_model_is_refused_unless_forced)
+{
+	float v[N];
+	char msg[512];
+	laplace_values(v);
+	struct ggpack_model *m = tu_load(matmul_model("once.onnx", v, 8), 0, NULL, 0);
+	struct ggpack_conversion *c = convert(m, NULL, 0, NULL);
+	save(c, tu_path("once.lut.onnx"));
+	struct ggpack_model *out = tu_load(tu_path("once.lut.onnx"), 0, NULL, 0);
+	ck_assert_ptr_null(convert(out, NULL, GGPACK_E_INVALID, msg));
+	ck_assert_ptr_nonnull(strstr(msg, "converted by ggpack already"));
+	struct ggpack_convert_options o;
+	ggpack_convert_defaults(&o, "safe");
+	o.force = 1;
+	struct ggpack_conversion *again = convert(out, &o, 0, NULL);
+	json_t *r = report_of(again);
+	/* the codes are not floating, the table is ours: nothing left to convert */
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r, "totals"), "selected")), 0);
+	json_decref(r);
+	ggpack_conversion_free(again);
+	ggpack_model_free(out);
+	ggpack_conversion_free(c);
+	ggpack_model_free(m);
+}
+END_TEST
+
+START_TEST(nan_is_named_with_tensor_and_element)
+{
+	float v[N];
+	char msg[512];
+	laplace_values(v);
+	v[77] = NAN;
+	struct ggpack_model *m = tu_load(matmul_model("nan.onnx", v, 8), 0, NULL, 0);
+	ck_assert_ptr_null(convert(m, NULL, GGPACK_E_INVALID, msg));
+	ck_assert_msg(strstr(msg, "tensor 'w'") && strstr(msg, "element 77") && strstr(msg, "nan.onnx"), "%s", msg);
+	ggpack_model_free(m);
+}
+END_TEST
+
+/* One selected tensor: the totals are its figures. */
+START_TEST(totals_of_one_tensor_are_its_figures)
+{
+	float v[N];
+	laplace_values(v);
+	struct ggpack_model *m = tu_load(matmul_model("one.onnx", v, 8), 0, NULL, 0);
+	struct ggpack_conversion *c = convert(m, NULL, 0, NULL);
+	json_t *r = report_of(c), *totals = json_object_get(r, "totals");
+	json_t *t = json_array_get(json_object_get(r, "tensors"), 0);
+	ck_assert(json_equal(json_object_get(totals, "bits"), json_object_get(t, "bits")));
+	ck_assert(json_equal(json_object_get(totals, "bits_before"), json_object_get(t, "bits_before")));
+	ck_assert_double_eq(json_real_value(json_object_get(totals, "snr_db")),
+			    json_real_value(json_object_get(t, "snr_db")));
+	ck_assert_int_eq(json_integer_value(json_object_get(totals, "selected_params")), N);
+	json_decref(r);
+	ggpack_conversion_free(c);
+	ggpack_model_free(m);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("convert");
+	TCase *tc = tcase_create("convert");
+	tcase_add_test(tc, presets_give_the_documented_options);
+	tcase_add_test(tc, auto_floor_is_the_largest_that_costs_nothing_here);
+	tcase_add_test(tc, no_floor_gives_plain_rf8);
+	tcase_add_test(tc, lut_and_float_stores_hold_the_same_values);
+	tcase_add_test(tc, ir3_graph_input_becomes_the_codes);
+	tcase_add_test(tc, converted_model_is_refused_unless_forced);
+	tcase_add_test(tc, nan_is_named_with_tensor_and_element);
+	tcase_add_test(tc, totals_of_one_tensor_are_its_figures);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}
