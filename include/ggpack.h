@@ -292,7 +292,7 @@ enum ggpack_rounding {
 	GGPACK_ROUND_PAPER,       /**< the paper's two-step nearest-in-log2 rule */
 };
 
-/** The magnitude of code k (0..126) for exponent E, as a double; NaN for 127. */
+/** The value of code (sign bit 7, magnitude index 0..126) for exponent E, as a double; NaN for index 127. */
 GGPACK_EXPORT double ggpack_rf8_decode(uint8_t code, int E);
 
 /**

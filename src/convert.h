@@ -22,6 +22,7 @@ struct conv_tensor {
 	bool rf8;
 	int E;
 	double floor;
+	double entropy_no_floor;       /* code entropy without the floor, bits/param */
 	uint64_t zeros, underflows;
 	struct ggpack_bits bits;
 	struct ggpack_error_sums err;

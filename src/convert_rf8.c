@@ -140,6 +140,38 @@ static void *gather_table(const uint8_t *table, size_t width, const uint8_t *cod
 	return out;
 }
 
+/* The entropy of n codes, bits per code. */
+static int code_entropy(const uint8_t *codes, size_t n, double *entropy)
+{
+	struct ggpack_hist *h;
+	struct ggpack_bits b;
+	int rc = ggpack_hist_from_codes(codes, n, &h);
+	if (!rc)
+		rc = ggpack_hist_bits(h, &b);
+	ggpack_hist_free(h);
+	if (!rc)
+		*entropy = b.entropy;
+	return rc;
+}
+
+/* The code entropy the tensor would have without its floor (the totals
+ * show what the floor saves): the codes before it, for a given floor
+ * encoded again. */
+static int entropy_without_floor(const struct ggpack_conversion *c, size_t i, const float *w,
+				 const uint8_t *codes, struct conv_tensor *ct)
+{
+	const struct index_tensor *t = &c->m->tensors[i];
+	if (c->o.floor != GGPACK_FLOOR_VALUE)
+		return code_entropy(codes, t->params, &ct->entropy_no_floor);
+	uint8_t *plain = malloc(t->params + 1);
+	int E, rc = plain ? ggpack_rf8_encode(NULL, t->name, GGPACK_DTYPE_FLOAT, w, t->params,
+					      c->o.rounding, 0, plain, &E) : GGPACK_E_NOMEM;
+	if (!rc)
+		rc = code_entropy(plain, t->params, &ct->entropy_no_floor);
+	free(plain);
+	return rc;
+}
+
 static int code_bits(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, struct conv_tensor *ct,
 		     const uint8_t *codes, size_t n)
 {
@@ -188,6 +220,8 @@ static int encode(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, siz
 	ggpack_rf8_table(ct->E, dtype, ct->table);
 	table_f64(ct->table, dtype, tab);
 	ct->floor = value;
+	if (entropy_without_floor(c, i, w, codes, ct))
+		return fail_nomem(ctx, c, i);
 	if (c->o.floor != GGPACK_FLOOR_AUTO)
 		return 0;
 	if (auto_floor(j, c->o.floor_max_loss, &ct->floor))

@@ -108,8 +108,9 @@ static json_t *consumers_json(const struct index_tensor *t)
 
 static json_t *rf8_json(const struct conv_tensor *ct, const struct ggpack_convert_options *o)
 {
-	return json_pack("{s:i, s:s, s:o, s:I, s:I, s:s, s:o}", "E", ct->E, "rounding",
-			 rounding_name(o->rounding), "floor", json_real(ct->floor), "zeros",
+	return json_pack("{s:i, s:s, s:o, s:o, s:I, s:I, s:s, s:o}", "E", ct->E, "rounding",
+			 rounding_name(o->rounding), "floor", json_real(ct->floor),
+			 "entropy_no_floor", num(ct->entropy_no_floor), "zeros",
 			 (json_int_t)ct->zeros, "underflows", (json_int_t)ct->underflows, "store",
 			 ct->lut ? "lut" : "float", "store_note",
 			 ct->store_note ? json_string(ct->store_note) : json_null());
@@ -192,7 +193,7 @@ static json_t *weighted_bits(const struct weighted *w)
 
 static json_t *totals_json(const struct ggpack_conversion *c)
 {
-	struct weighted bits = { 0 }, before = { 0 }, gg = { 0 };
+	struct weighted bits = { 0 }, before = { 0 }, gg = { 0 }, no_floor = { 0 };
 	struct ggpack_error_sums err = { 0 };
 	uint64_t selected = 0, params = 0, sel_params = 0, bytes_b = 0, bytes_a = 0;
 	for (size_t i = 0; i < c->m->n_tensors; i++) {
@@ -206,18 +207,21 @@ static json_t *totals_json(const struct ggpack_conversion *c)
 		selected++, sel_params += t->params;
 		weigh(&bits, &ct->bits.entropy, 5, p);
 		weigh(&before, &ct->bits_before.entropy, 5, p);
+		if (ct->rf8)
+			weigh(&no_floor, &ct->entropy_no_floor, 1, p);
 		if (ct->has_gg)
 			weigh(&gg, g, 3, p);
 		err.sum_sq += ct->err.sum_sq, err.err_sq += ct->err.err_sq;
 		err.max_abs = fmax(err.max_abs, ct->err.max_abs);
 	}
 	uint64_t tables = table_bytes(c);
-	return json_pack("{s:I, s:I, s:I, s:I, s:{s:o, s:o, s:o}, s:o, s:o, s:o, s:o, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:{s:o, s:o, s:o}, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:I}",
 			 "tensors", (json_int_t)c->m->n_tensors, "selected", (json_int_t)selected,
 			 "params", (json_int_t)params, "selected_params", (json_int_t)sel_params,
 			 "gg", "shape", num(mean_of(&gg, 0)), "scale", num(mean_of(&gg, 1)),
 			 "mean", num(mean_of(&gg, 2)),
 			 "bits", weighted_bits(&bits), "bits_before", weighted_bits(&before),
+			 "entropy_no_floor", num(mean_of(&no_floor, 0)),
 			 "snr_db", selected ? num(ggpack_error_snr_db(&err)) : json_null(),
 			 "rel_rmse", selected ? num(ggpack_error_rel_rmse(&err)) : json_null(),
 			 "tensor_bytes_before", (json_int_t)bytes_b, "tensor_bytes_after",

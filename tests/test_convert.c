@@ -124,6 +124,56 @@ START_TEST(auto_floor_is_the_largest_that_costs_nothing_here)
 }
 END_TEST
 
+/* The auto floor against a brute force of RF8.md's rule: for k = 1..12,
+ * encode with the floor r 2^-k, measure the SNR; keep the largest floor
+ * within max_loss dB of no floor. */
+static double brute_force_floor(const float *v, double max_loss)
+{
+	uint8_t codes[N];
+	int E;
+	double table[256], sq = 0, best = 0, e0 = 0;
+	for (size_t i = 0; i < N; i++)
+		sq += (double)v[i] * v[i];
+	double r = sqrt(sq / N);
+	for (int k = 0; k <= 12; k++) {
+		double F = k ? ldexp(r, -k) : 0, e = 0;
+		ck_assert_int_eq(ggpack_rf8_encode(NULL, "w", GGPACK_DTYPE_FLOAT, v, N, GGPACK_ROUND_NEAREST, F,
+						   codes, &E), 0);
+		for (int c = 0; c < 256; c++)
+			table[c] = (c & 0x7f) == 127 ? 0 : ggpack_rf8_decode((uint8_t)c, E);
+		for (size_t i = 0; i < N; i++)
+			e += (v[i] - table[codes[i]]) * (v[i] - table[codes[i]]);
+		if (!k)
+			e0 = e;
+		else if (!best && 10 * log10(e / e0) <= max_loss)
+			best = F; /* k rises, F falls: the first that passes is the largest */
+	}
+	return best;
+}
+
+START_TEST(auto_floor_equals_a_brute_force_of_the_rule)
+{
+	static const double losses[] = { 0, 0.01, 0.1, 1, 3 };
+	float v[N];
+	laplace_values(v);
+	struct ggpack_model *m = tu_load(matmul_model("brute.onnx", v, 8), 0, NULL, 0);
+	for (size_t l = 0; l < sizeof losses / sizeof *losses; l++) {
+		struct ggpack_convert_options o;
+		ggpack_convert_defaults(&o, "safe");
+		o.floor_max_loss = losses[l];
+		struct ggpack_conversion *c = convert(m, &o, 0, NULL);
+		json_t *r = report_of(c);
+		json_t *t = json_array_get(json_object_get(r, "tensors"), 0);
+		double floor = json_real_value(json_object_get(json_object_get(t, "rf8"), "floor"));
+		ck_assert_msg(floor == brute_force_floor(v, losses[l]), "loss %g: floor %g, brute force %g",
+			      losses[l], floor, brute_force_floor(v, losses[l]));
+		json_decref(r);
+		ggpack_conversion_free(c);
+	}
+	ggpack_model_free(m);
+}
+END_TEST
+
 /* --rf8-floor none gives the plain RF8 codes, bit for bit. */
 START_TEST(no_floor_gives_plain_rf8)
 {
@@ -272,6 +322,7 @@ int main(void)
 	TCase *tc = tcase_create("convert");
 	tcase_add_test(tc, presets_give_the_documented_options);
 	tcase_add_test(tc, auto_floor_is_the_largest_that_costs_nothing_here);
+	tcase_add_test(tc, auto_floor_equals_a_brute_force_of_the_rule);
 	tcase_add_test(tc, no_floor_gives_plain_rf8);
 	tcase_add_test(tc, lut_and_float_stores_hold_the_same_values);
 	tcase_add_test(tc, ir3_graph_input_becomes_the_codes);

@@ -91,7 +91,12 @@ static void print_totals(FILE *out, const json_t *r, int md)
 		json_str_of(o, "store"));
 	fmt_num(a, sizeof a, json_real_of(t, "snr_db"), 2);
 	fmt_num(b, sizeof b, json_real_of(t, "rel_rmse"), 5);
-	fprintf(out, "%sweight SNR %s dB, rel_rmse %s (selected tensors together)\n\n", md ? "- " : "", a, b);
+	fprintf(out, "%sweight SNR %s dB, rel_rmse %s (selected tensors together)\n", md ? "- " : "", a, b);
+	fmt_num(a, sizeof a, json_real_of(t, "entropy_no_floor"), 3);
+	fmt_num(b, sizeof b, json_real_of(json_object_get(t, "bits"), "entropy"), 3);
+	if (strcmp(a, "-"))
+		fprintf(out, "%sRF8 code entropy %s bits/param, %s without the floor\n", md ? "- " : "", b, a);
+	fputc('\n', out);
 	struct table *bt = table_new(6, (const char *[]){ "bits/param", "entropy", "exp_golomb", "huffman",
 							 "fixed", "zstd" });
 	char label[48];

@@ -34,6 +34,14 @@ for m in "${models[@]}"; do
 		check "$tag: --threads 1 and 2 give byte-identical reports" cmp -s "$tmp/c1.json" "$tmp/c2.json"
 		rm -f "$tmp"/a*.onnx
 	done
+	"$GGPACK" report "$m" --rf8-floor none --format json > "$tmp/none.json"
+	"$GGPACK" report "$m" --format json > "$tmp/auto.json"
+	check "$name: the auto floor costs no tensor more than 0.1 dB of SNR over no floor" "$PYTHON" -c '
+import json, sys
+a, b = (json.load(open(f))["tensors"] for f in sys.argv[1:3])
+worst = max([(x["snr_db"] or 1e9) - (y["snr_db"] or 1e9) for x, y in zip(a, b) if x["selected"]] or [0])
+print("# worst loss %.6f dB" % worst)
+sys.exit(0 if worst <= 0.1 + 1e-9 else 1)' "$tmp/none.json" "$tmp/auto.json"
 done
 
 # ---- converting a converted model, and --force ----------------------------

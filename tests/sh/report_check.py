@@ -33,6 +33,10 @@ for group, keys in (("bits", ["entropy", "exp_golomb", "huffman", "fixed", "zstd
         want = sum(p * v for p, v in pairs) / sum(p for p, _ in pairs) if pairs else None
         if not close(totals[group][k], want):
             errors.append("totals.%s.%s = %s, weighted mean %s" % (group, k, totals[group][k], want))
+pairs = [(t["params"], t["rf8"]["entropy_no_floor"]) for t in sel if t["rf8"]]
+want = sum(p * v for p, v in pairs) / sum(p for p, _ in pairs) if pairs else None
+if not close(totals["entropy_no_floor"], want):
+    errors.append("totals.entropy_no_floor = %s, weighted mean %s" % (totals["entropy_no_floor"], want))
 if totals["snr_db"] is not None and not close(10 ** (-totals["snr_db"] / 20), totals["rel_rmse"]):
     errors.append("totals: snr_db and rel_rmse disagree")
 if totals["selected"] != len(sel) or totals["selected_params"] != sum(t["params"] for t in sel):
