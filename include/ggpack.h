@@ -504,6 +504,16 @@ GGPACK_EXPORT int ggpack_convert(struct ggpack_ctx *ctx, const struct ggpack_mod
 GGPACK_EXPORT void ggpack_conversion_free(struct ggpack_conversion *conv);
 
 /**
+ * Restricts what is written and reported to the converted tensors named
+ * (n of them; none: the input as it was): the others are kept as in the
+ * input, with the skip reason "held back". Calling it again replaces the
+ * set. For `tune`, which tries subsets of one conversion.
+ * Errors: GGPACK_E_USAGE (a name is not a converted tensor; nothing changes).
+ */
+GGPACK_EXPORT int ggpack_conversion_keep(struct ggpack_ctx *ctx, struct ggpack_conversion *conv,
+					 const char *const *names, size_t n);
+
+/**
  * Writes the converted model to path (as ggpack_model_save does: temporary
  * files renamed into place), with metadata_props ggpack.version,
  * ggpack.options and ggpack.converted (a JSON list of the tensors changed),

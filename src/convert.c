@@ -297,3 +297,21 @@ int ggpack_convert(struct ggpack_ctx *ctx, const struct ggpack_model *m,
 	*out = c;
 	return 0;
 }
+
+int ggpack_conversion_keep(struct ggpack_ctx *ctx, struct ggpack_conversion *c, const char *const *names,
+			   size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		size_t i = 0;
+		while (i < c->m->n_tensors && !(c->t[i].data && !strcmp(c->m->tensors[i].name, names[k])))
+			i++;
+		if (i == c->m->n_tensors)
+			return ctx_fail(ctx, GGPACK_E_USAGE, "%s: no converted tensor '%s'", c->m->path, names[k]);
+	}
+	for (size_t i = 0; i < c->m->n_tensors; i++) {
+		c->t[i].held = c->t[i].data != NULL;
+		for (size_t k = 0; c->t[i].held && k < n; k++)
+			c->t[i].held = strcmp(c->m->tensors[i].name, names[k]) != 0;
+	}
+	return 0;
+}

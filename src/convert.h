@@ -31,7 +31,25 @@ struct conv_tensor {
 	uint8_t table[256 * 8];        /* RF8 decoded values in the tensor's dtype */
 	void *data;                    /* new raw elements: codes (lut) or values */
 	uint64_t data_bytes;
+	bool held;                     /* converted, but written as it was (ggpack_conversion_keep) */
 };
+
+/* Whether a tensor's new contents are written, and stored as lut. */
+static inline bool conv_written(const struct conv_tensor *ct)
+{
+	return ct->data && !ct->held;
+}
+
+static inline bool conv_lut(const struct conv_tensor *ct)
+{
+	return ct->lut && !ct->held;
+}
+
+/* Why a tensor is not written converted, or NULL. */
+static inline const char *conv_skip(const struct conv_tensor *ct)
+{
+	return ct->held ? "held back (tune)" : ct->skip;
+}
 
 struct ggpack_conversion {
 	const struct ggpack_model *m;

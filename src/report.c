@@ -120,7 +120,7 @@ static json_t *rf8_json(const struct conv_tensor *ct, const struct ggpack_conver
  * tables are shared, and counted once in the totals). */
 static uint64_t bytes_after(const struct conv_tensor *ct, const struct index_tensor *t)
 {
-	return ct->data ? ct->data_bytes : t->bytes;
+	return conv_written(ct) ? ct->data_bytes : t->bytes;
 }
 
 /* Bytes of the lut tables: one per (E, dtype) among the lut tensors. */
@@ -129,9 +129,9 @@ static uint64_t table_bytes(const struct ggpack_conversion *c)
 	uint64_t bytes = 0;
 	for (size_t i = 0; i < c->m->n_tensors; i++) {
 		int dtype = c->m->tensors[i].proto->data_type;
-		bool first = c->t[i].lut;
+		bool first = conv_lut(&c->t[i]);
 		for (size_t k = 0; first && k < i; k++)
-			first = !(c->t[k].lut && c->t[k].E == c->t[i].E &&
+			first = !(conv_lut(&c->t[k]) && c->t[k].E == c->t[i].E &&
 				  c->m->tensors[k].proto->data_type == dtype);
 		bytes += first ? 256 * conv_dtype_size(dtype) : 0;
 	}
@@ -143,7 +143,7 @@ static json_t *tensor_json(const struct ggpack_conversion *c, size_t i)
 	const struct index_tensor *t = &c->m->tensors[i];
 	const struct conv_tensor *ct = &c->t[i];
 	const char *dtype = ggpack_dtype_name(t->proto->data_type);
-	bool sel = !ct->skip;
+	bool sel = !conv_skip(ct);
 	json_t *shape = json_array();
 	for (size_t d = 0; d < t->proto->n_dims; d++)
 		json_array_append_new(shape, json_integer(t->proto->dims[d]));
@@ -154,7 +154,7 @@ static json_t *tensor_json(const struct ggpack_conversion *c, size_t i)
 			 "name", t->name, "dtype", dtype ? dtype : "?", "shape", shape,
 			 "params", (json_int_t)t->params, "where", c->m->graphs[t->graph].path,
 			 "consumers", consumers_json(t), "selected", sel,
-			 "skip_reason", sel ? json_null() : json_string(ct->skip),
+			 "skip_reason", sel ? json_null() : json_string(conv_skip(ct)),
 			 "hash", ct->measured ? json_string(hash) : json_null(),
 			 "gg", ct->has_gg ? gg_json(&ct->gg) : json_null(),
 			 "bits_before", ct->measured ? bits_json(&ct->bits_before) : json_null(),
@@ -201,7 +201,7 @@ static json_t *totals_json(const struct ggpack_conversion *c)
 		const struct conv_tensor *ct = &c->t[i];
 		params += t->params;
 		bytes_b += t->bytes, bytes_a += bytes_after(ct, t);
-		if (ct->skip)
+		if (conv_skip(ct))
 			continue;
 		double p = (double)t->params, g[3] = { ct->gg.shape, ct->gg.scale, ct->gg.mean };
 		selected++, sel_params += t->params;

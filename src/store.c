@@ -342,7 +342,7 @@ static int plan_tables(struct store *s, const struct ggpack_conversion *c, const
 	for (size_t i = 0; !rc && i < m->n_tensors; i++) {
 		int dtype = m->tensors[i].proto->data_type;
 		size_t k = 0;
-		if (!c->t[i].lut)
+		if (!conv_lut(&c->t[i]))
 			continue;
 		while (k < n && !(tables[k].E == c->t[i].E && tables[k].dtype == dtype))
 			k++;
@@ -394,13 +394,13 @@ static char *converted_json(const struct ggpack_conversion *c)
 {
 	size_t len = 3;
 	for (size_t i = 0; i < c->m->n_tensors; i++)
-		len += c->t[i].data ? 2 * strlen(c->m->tensors[i].name) + 3 : 0;
+		len += conv_written(&c->t[i]) ? 2 * strlen(c->m->tensors[i].name) + 3 : 0;
 	char *out = malloc(len), *p = out;
 	if (!out)
 		return NULL;
 	*p++ = '[';
 	for (size_t i = 0; i < c->m->n_tensors; i++) {
-		if (!c->t[i].data)
+		if (!conv_written(&c->t[i]))
 			continue;
 		if (p > out + 1)
 			*p++ = ',';
@@ -450,10 +450,10 @@ int store_make(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, struct
 	if (!rc)
 		rc = table_of ? plan_tables(s, c, table_of) : GGPACK_E_NOMEM;
 	for (size_t i = 0; !rc && i < m->n_tensors; i++) {
-		if (!c->t[i].data)
+		if (!conv_written(&c->t[i]))
 			continue;
 		s->changes[i] = (struct save_change){ c->t[i].data, c->t[i].data_bytes, 0, NULL };
-		if (c->t[i].lut)
+		if (conv_lut(&c->t[i]))
 			rc = plan_lut(s, c, i, table_of[i]);
 	}
 	free(table_of);

@@ -16,7 +16,7 @@ struct cli_command {
 	const char *help; /* printed by `ggpack help NAME` and `ggpack NAME --help` */
 };
 
-extern const struct cli_command cli_info, cli_convert, cli_report, cli_diff;
+extern const struct cli_command cli_info, cli_convert, cli_report, cli_diff, cli_tune;
 
 /* ---- options.c: what convert, report and diff share ---- */
 
@@ -35,6 +35,11 @@ struct cli_args {
 	int force, quiet, verbose;
 	int format, sort, metric;
 	double max_bits, min_snr, fail_if_increase; /* NaN: no gate */
+	/* tune */
+	const char *eval_cmd;
+	double budget;                 /* NaN: not given */
+	int budget_percent, lower_is_better;
+	unsigned max_evals;
 };
 
 /* Parses argv (argv[0] is the command). Returns 0, 2 after a usage error

@@ -14,7 +14,7 @@ enum {
 	O_PRESET = 256, O_DEEPSHAPE, O_SCOPE, O_RF8, O_STORE, O_SELECT, O_FLOOR, O_FLOOR_LOSS,
 	O_GRID, O_MIN_COUNT, O_SHAPE_SCALE, O_STD_SCALE, O_MIN_PARAMS, O_INCLUDE, O_EXCLUDE, O_OPS,
 	O_ZSTD, O_REPORT, O_FORMAT, O_SORT, O_MAX_BITS, O_METRIC, O_MIN_SNR, O_INCREASE, O_FORCE,
-	O_THREADS,
+	O_THREADS, O_EVAL, O_BUDGET, O_LOWER, O_MAX_EVALS,
 };
 
 static const struct option long_opts[] = {
@@ -35,7 +35,10 @@ static const struct option long_opts[] = {
 	{ "report", required_argument, NULL, O_REPORT }, { "format", required_argument, NULL, O_FORMAT },
 	{ "sort", required_argument, NULL, O_SORT }, { "max-bits", required_argument, NULL, O_MAX_BITS },
 	{ "metric", required_argument, NULL, O_METRIC }, { "min-snr", required_argument, NULL, O_MIN_SNR },
-	{ "fail-if-increase", required_argument, NULL, O_INCREASE }, { 0 },
+	{ "fail-if-increase", required_argument, NULL, O_INCREASE },
+	{ "eval", required_argument, NULL, O_EVAL }, { "budget", required_argument, NULL, O_BUDGET },
+	{ "lower-is-better", no_argument, NULL, O_LOWER },
+	{ "max-evals", required_argument, NULL, O_MAX_EVALS }, { 0 },
 };
 
 void cli_args_free(struct cli_args *a)
@@ -98,6 +101,18 @@ static const char *const format_names[] = { "text", "json", "csv", "md", NULL };
 static const char *const sort_names[] = { "saved", "snr", "name", "model", NULL };
 const char *const cli_metric_names[] = { "entropy", "exp_golomb", "huffman", "fixed", "zstd", NULL };
 
+/* --budget D, or D% of the original's metric. */
+static int budget(const char *cmd, const char *v, struct cli_args *a)
+{
+	char *end;
+	double d = strtod(v, &end);
+	a->budget_percent = *end == '%';
+	if (!*v || (*end && strcmp(end, "%")) || !(d >= 0 && d < 1e300))
+		return cli_usage_error(cmd, "--budget: '%s' is not a number >= 0 (or a percentage)", v);
+	a->budget = d;
+	return 0;
+}
+
 static int pipeline_option(const char *cmd, int c, const char *v, struct cli_args *a)
 {
 	struct ggpack_convert_options *o = &a->conv;
@@ -153,6 +168,10 @@ static int other_option(const char *cmd, int c, const char *v, struct cli_args *
 	case O_METRIC: rc = pick(cmd, "--metric", v, cli_metric_names, &a->metric); break;
 	case O_MIN_SNR: rc = number(cmd, "--min-snr", v, -1000, 1000, &a->min_snr); break;
 	case O_INCREASE: rc = number(cmd, "--fail-if-increase", v, 0, 1e6, &a->fail_if_increase); break;
+	case O_EVAL: a->eval_cmd = v; break;
+	case O_BUDGET: rc = budget(cmd, v, a); break;
+	case O_LOWER: a->lower_is_better = 1; break;
+	case O_MAX_EVALS: rc = number(cmd, "--max-evals", v, 1, 1e6, &d); a->max_evals = (unsigned)d; break;
 	default: return cli_usage_error(cmd, "unknown option");
 	}
 	return rc;
@@ -178,7 +197,8 @@ static int find_preset(const char *cmd, int argc, char **argv, struct cli_args *
 int cli_parse(const struct cli_command *cmd, int argc, char **argv, struct cli_args *a)
 {
 	memset(a, 0, sizeof *a);
-	a->max_bits = a->min_snr = a->fail_if_increase = NAN;
+	a->max_bits = a->min_snr = a->fail_if_increase = a->budget = NAN;
+	a->max_evals = 200;
 	a->report = "-";
 	if (find_preset(cmd->name, argc, argv, a))
 		return 2;
