@@ -27,6 +27,7 @@ struct search {
 	size_t n_items;
 	bool *best;            /* the best evaluated set within the budget */
 	double best_saved;
+	uint64_t best_sub;     /* the best set of items evaluated within it */
 	bool *mask;            /* scratch */
 };
 
@@ -162,14 +163,18 @@ static uint64_t best_subset(const struct search *s, double budget, const uint64_
 					      : best_subset_dp(s, budget, failed, n_failed);
 }
 
-/* Combines the measured items; each failure shrinks the budget the
- * additive model may use by the excess it showed. */
-static int combine(struct search *s)
+#define KNAPSACK_TRIES 3
+
+/* Combines the measured items: the knapsack's choice, verified; each
+ * failure shrinks the budget the additive model may use by the excess it
+ * showed. Returns whether a choice passed. */
+static int knapsack(struct search *s, bool *passed)
 {
-	uint64_t failed[64];
+	uint64_t failed[KNAPSACK_TRIES];
 	size_t n_failed = 0;
 	double budget = s->t->budget;
-	while (n_failed < 64) {
+	*passed = false;
+	while (n_failed < KNAPSACK_TRIES) {
 		uint64_t sub = best_subset(s, budget, failed, n_failed);
 		double predicted = 0, drop;
 		if (!sub || !(sub & (sub - 1)))
@@ -180,13 +185,52 @@ static int combine(struct search *s)
 		int rc = try_set(s, s->mask, &drop);
 		if (rc)
 			return rc;
-		if (drop <= s->t->budget)
+		if ((*passed = drop <= s->t->budget)) {
+			s->best_sub = sub;
 			return 0;
+		}
 		failed[n_failed++] = sub;
 		if (drop > predicted)
 			budget -= drop - predicted;
 	}
 	return 0;
+}
+
+/* When the drops do not add up (tensors interact): grow the best set
+ * evaluated so far one item at a time, the most bytes first, keeping each
+ * addition the evaluator accepts. */
+static int greedy(struct search *s)
+{
+	uint64_t cur = s->best_sub, tried = 0;
+	for (;;) {
+		size_t pick = SIZE_MAX;
+		for (size_t k = 0; k < s->n_items; k++)
+			if (!((cur | tried) >> k & 1) && s->items[k].drop <= s->t->budget &&
+			    (pick == SIZE_MAX || s->items[k].saved > s->items[pick].saved))
+				pick = k;
+		if (pick == SIZE_MAX)
+			return 0;
+		tried |= (uint64_t)1 << pick;
+		uint64_t sub = cur | (uint64_t)1 << pick;
+		double drop;
+		mask_of(s, sub, s->mask);
+		int rc = try_set(s, s->mask, &drop);
+		if (rc)
+			return rc;
+		if (drop <= s->t->budget)
+			cur = s->best_sub = sub;
+	}
+}
+
+static int combine(struct search *s)
+{
+	bool passed;
+	for (size_t k = 0; k < s->n_items; k++) /* the best item alone that fits */
+		if (s->items[k].drop <= s->t->budget &&
+		    (!s->best_sub || s->items[k].saved > s->items[__builtin_ctzll(s->best_sub)].saved))
+			s->best_sub = (uint64_t)1 << k;
+	int rc = knapsack(s, &passed);
+	return rc || passed ? rc : greedy(s);
 }
 
 /* The whole search. TUNE_EXHAUSTED ends it early with the best so far. */
