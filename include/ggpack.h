@@ -431,6 +431,46 @@ struct ggpack_select_options {
 GGPACK_EXPORT int ggpack_select(struct ggpack_ctx *ctx, const struct ggpack_model *model,
 				const struct ggpack_select_options *options, const char **reasons);
 
+/* ==== Training-time pieces: GG sampling and initialization, BackSlash === */
+
+/** A seeded PRNG of ggpack's own (xoshiro256**): a seed gives the same stream everywhere. */
+struct ggpack_rng {
+	uint64_t s[4];
+};
+
+/** Seeds r (any seed, 0 included). */
+GGPACK_EXPORT void ggpack_rng_seed(struct ggpack_rng *r, uint64_t seed);
+/** The next 64 random bits. */
+GGPACK_EXPORT uint64_t ggpack_rng_next(struct ggpack_rng *r);
+/** A uniform double in (0, 1), never 0 or 1. */
+GGPACK_EXPORT double ggpack_rng_uniform(struct ggpack_rng *r);
+
+/**
+ * One sample of GG(shape nu, scale alpha, mu = 0): |X| = alpha G^(1/nu),
+ * G ~ Gamma(1/nu, 1), with a random sign (ALGORITHMS.md). shape > 0.
+ */
+GGPACK_EXPORT double ggpack_gg_sample(struct ggpack_rng *r, double shape, double scale);
+
+/** Fills dst with n samples. GGPACK_E_USAGE for a shape <= 0 or a negative scale. */
+GGPACK_EXPORT int ggpack_gg_fill(struct ggpack_rng *r, float *dst, size_t n, double shape, double scale);
+
+/**
+ * The GG initialization scale for a layer of fan-in n:
+ * alpha = sqrt(xi / n Gamma(1/nu) / Gamma(3/nu)), so that Var(W) = xi / n
+ * (xi = 2 for ReLU, 1 for none or sigmoid, 2 / (1 + k^2) for LeakyReLU(k)).
+ */
+GGPACK_EXPORT double ggpack_gg_init_scale(double shape, double xi, double fan_in);
+
+/**
+ * One BackSlash step over all parameters (n_parts buffers taken as one):
+ * nu-hat fitted over them all, then
+ * theta <- theta - lambda nu-hat / N sign(theta) (|theta| + eps)^(nu-hat - 1).
+ * lambda = 0 leaves them unchanged. *shape_out (may be NULL) gets nu-hat.
+ * Errors: GGPACK_E_USAGE (negative lambda or eps; no parameter, or all zero).
+ */
+GGPACK_EXPORT int ggpack_backslash_step(float *const *params, const size_t *lens, size_t n_parts,
+					double lambda, double eps, double *shape_out);
+
 /* ==== Convert and report (DESIGN.md) =================================== */
 
 enum ggpack_store {
