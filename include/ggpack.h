@@ -572,6 +572,31 @@ GGPACK_EXPORT int ggpack_conversion_save(struct ggpack_ctx *ctx, struct ggpack_c
 GGPACK_EXPORT int ggpack_conversion_report(struct ggpack_ctx *ctx, const struct ggpack_conversion *conv,
 					   const char *command, char **json);
 
+/** Options of ggpack_init. */
+struct ggpack_init_options {
+	double shape;               /**< nu (2) */
+	double xi;                  /**< xi (2, for ReLU) */
+	uint64_t seed;
+	const char *const *ops;     /**< the layers: "MatMul", "Gemm", "Conv" */
+	size_t n_ops;
+};
+
+/**
+ * GG initialization (ALGORITHMS.md) of every weight of the listed ops,
+ * with alpha from the layer's fan-in (MatMul [in, out], or [out, in] when
+ * the weight is the left operand; Gemm B by transB; Conv [out, in/groups,
+ * k...]), and their biases (Gemm C, Conv B, the constant operand of an Add
+ * after a MatMul) set to zero. Tensors are drawn in model order from one
+ * seeded stream, so a seed gives the same model everywhere. *out holds the
+ * new values for ggpack_conversion_save (which records metadata
+ * ggpack.init instead of a conversion's); *changes (malloc'd JSON text)
+ * lists each tensor changed: name, role, op, params, fan_in, scale.
+ * Errors: GGPACK_E_USAGE (shape or xi not positive, no ops), GGPACK_E_NOMEM.
+ */
+GGPACK_EXPORT int ggpack_init(struct ggpack_ctx *ctx, const struct ggpack_model *model,
+			      const struct ggpack_init_options *options, struct ggpack_conversion **out,
+			      char **changes);
+
 #ifdef __cplusplus
 }
 #endif

@@ -41,6 +41,7 @@ void ggpack_conversion_free(struct ggpack_conversion *c)
 	free(c->t);
 	free(c->out_path);
 	free(c->out_data_path);
+	free(c->init_options);
 	free(c);
 }
 

@@ -58,6 +58,7 @@ struct ggpack_conversion {
 	bool has_ds_model;
 	struct ggpack_deepshape_result ds; /* scope model */
 	char *out_path, *out_data_path;    /* where ggpack_conversion_save wrote it */
+	char *init_options;                /* ggpack_init's: the metadata ggpack.init */
 };
 
 /* Element size of a floating dtype. */

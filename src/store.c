@@ -427,6 +427,10 @@ static int plan_metadata(struct store *s, const struct ggpack_conversion *c)
 	while (!rc && pos < root->end && wire_next_field(m->file.data, &pos, root->end, &f))
 		if (f.number == 14 && f.wire_type == 2 && is_ggpack_entry(m, &f))
 			rc = edit_add(s, 0, f.off, f.end, NULL);
+	if (c->init_options) { /* a fresh start for training, not a conversion */
+		struct blob *b = entry_blob(s, "ggpack.init", c->init_options);
+		return rc ? rc : b ? edit_add(s, 0, root->end, root->end, b) : GGPACK_E_NOMEM;
+	}
 	char *options = conv_options_json(&c->o), *converted = converted_json(c);
 	struct blob *parts[3] = { entry_blob(s, "ggpack.version", GGPACK_VERSION),
 				  options ? entry_blob(s, "ggpack.options", options) : NULL,

@@ -16,7 +16,7 @@ struct cli_command {
 	const char *help; /* printed by `ggpack help NAME` and `ggpack NAME --help` */
 };
 
-extern const struct cli_command cli_info, cli_convert, cli_report, cli_diff, cli_tune;
+extern const struct cli_command cli_info, cli_convert, cli_report, cli_diff, cli_tune, cli_init;
 
 /* ---- options.c: what convert, report and diff share ---- */
 

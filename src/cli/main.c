@@ -8,7 +8,7 @@
 
 #include "cli.h"
 
-static const struct cli_command *const commands[] = { &cli_convert, &cli_report, &cli_diff, &cli_tune, &cli_info };
+static const struct cli_command *const commands[] = { &cli_convert, &cli_report, &cli_diff, &cli_tune, &cli_init, &cli_info };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
