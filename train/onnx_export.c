@@ -67,6 +67,14 @@ static Onnx__ValueInfoProto *io(char *name, int64_t width)
 	return v;
 }
 
+static void io_free(Onnx__ValueInfoProto *v)
+{
+	Onnx__TensorShapeProto *sh = v->type->tensor_type->shape;
+	for (size_t i = 0; i < sh->n_dim; i++)
+		free(sh->dim[i]);
+	free(sh->dim), free(sh), free(v->type->tensor_type), free(v->type), free(v);
+}
+
 int onnx_export_mlp(const struct mlp *net, const char *path)
 {
 	static char names[MLP_LAYERS][6][32];
@@ -117,6 +125,11 @@ int onnx_export_mlp(const struct mlp *net, const char *path)
 			rc |= fclose(f) != 0;
 	}
 	free(buf);
-	/* the small structures are left to the process's end: a one-shot tool */
+	for (int t = 0; t < 2 * MLP_LAYERS; t++)
+		free(inits[t]);
+	for (size_t k = 0; k < n_nodes; k++)
+		free(nodes[k]->input), free(nodes[k]->output), free(nodes[k]);
+	io_free(input);
+	io_free(output);
 	return rc;
 }

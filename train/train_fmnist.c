@@ -339,18 +339,39 @@ static int setting(const struct options *o, const char *name, const char *label,
 	return 0;
 }
 
+static void data_free(struct data *d)
+{
+	free(d->x);
+	free(d->y);
+}
+
+static int run(const struct options *o, const struct data *train_set, const struct data *test);
+
 int main(int argc, char **argv)
 {
 	struct options o;
 	struct data train_set = { 0 }, test = { 0 };
-	char path[512], name[64], label[128];
 	if (parse(argc, argv, &o))
 		return fprintf(stderr, "usage: train_fmnist OUT_DIR [--epochs 8] [--bs-epochs 3] "
 				       "[--lambda 500,...] [--train-limit N] [--seed 1]\n"), 2;
 	mkdir(o.dir, 0777);
-	if (load_set("train", &train_set, o.train_limit) || load_set("t10k", &test, 0))
-		return fprintf(stderr, "train_fmnist: cannot read Fashion-MNIST under " DATA
-				       " (apt-get install dataset-fashion-mnist)\n"), 1;
+	int rc = load_set("train", &train_set, o.train_limit) || load_set("t10k", &test, 0);
+	if (rc)
+		fprintf(stderr, "train_fmnist: cannot read Fashion-MNIST under " DATA
+				" (apt-get install dataset-fashion-mnist)\n");
+	else
+		rc = run(&o, &train_set, &test);
+	data_free(&train_set);
+	data_free(&test);
+	return rc;
+}
+
+/* The settings, one table row each. */
+static int run(const struct options *o_, const struct data *train_set_, const struct data *test_)
+{
+	const struct options o = *o_;
+	const struct data train_set = *train_set_, test = *test_;
+	char path[512], name[64], label[128];
 	printf("| setting | test accuracy | entropy, grid 13 | Exp-Golomb, grid 13 | RF8 code entropy | file bytes |\n"
 	       "|---|---:|---:|---:|---:|---:|\n");
 	if (setting(&o, "default", "default init (Kaiming-uniform)", 0, 0, &train_set, &test, path, NULL) ||
@@ -370,8 +391,11 @@ int main(int argc, char **argv)
 		struct bits b;
 		uint8_t *pred = malloc(test.n);
 		char conv[512];
-		if (convert_model(o.dir, path, &net))
+		if (convert_model(o.dir, path, &net)) {
+			free(pred);
+			mlp_free(&net);
 			return 1;
+		}
 		double acc = accuracy(&net, &test, pred);
 		snprintf(conv, sizeof conv, "%s/converted.pred", o.dir);
 		FILE *f = fopen(conv, "wb");
