@@ -118,16 +118,8 @@ static int auto_floor(struct sums_job *j, double max_loss, double *floor)
 /* The table's values as doubles: what the stored elements decode to. */
 static void table_f64(const uint8_t *table, int dtype, double *out)
 {
-	for (int c = 0; c < 256; c++) {
-		uint16_t h;
-		float f;
-		switch (dtype) {
-		case GGPACK_DTYPE_FLOAT: memcpy(&f, table + 4 * c, 4); out[c] = f; break;
-		case GGPACK_DTYPE_DOUBLE: memcpy(&out[c], table + 8 * c, 8); break;
-		case GGPACK_DTYPE_FLOAT16: memcpy(&h, table + 2 * c, 2); out[c] = tensor_f16_to_f32(h); break;
-		default: memcpy(&h, table + 2 * c, 2); out[c] = tensor_bf16_to_f32(h); break;
-		}
-	}
+	for (int c = 0; c < 256; c++)
+		out[c] = tensor_raw_element(dtype, table, (size_t)c);
 }
 
 /* The float store: every element is its code's table entry, so the lut
@@ -270,31 +262,6 @@ int conv_rf8(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t i
 
 /* ---- DeepShape without RF8 ---------------------------------------------- */
 
-static void store_value(int dtype, float v, uint8_t *p)
-{
-	uint16_t h;
-	double d = v;
-	switch (dtype) {
-	case GGPACK_DTYPE_FLOAT: memcpy(p, &v, 4); break;
-	case GGPACK_DTYPE_DOUBLE: memcpy(p, &d, 8); break;
-	case GGPACK_DTYPE_FLOAT16: h = tensor_f16_from_f64(d); memcpy(p, &h, 2); break;
-	default: h = tensor_bf16_from_f64(d); memcpy(p, &h, 2); break;
-	}
-}
-
-static float load_value(int dtype, const uint8_t *p)
-{
-	uint16_t h;
-	float f;
-	double d;
-	switch (dtype) {
-	case GGPACK_DTYPE_FLOAT: memcpy(&f, p, 4); return f;
-	case GGPACK_DTYPE_DOUBLE: memcpy(&d, p, 8); return (float)d;
-	case GGPACK_DTYPE_FLOAT16: memcpy(&h, p, 2); return tensor_f16_to_f32(h);
-	default: memcpy(&h, p, 2); return tensor_bf16_to_f32(h);
-	}
-}
-
 int conv_plain(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t i, const float *w,
 	       const float *orig)
 {
@@ -306,10 +273,10 @@ int conv_plain(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t
 	float *back = malloc(n * sizeof *back + 1);
 	struct ggpack_hist *h = NULL;
 	int rc = out && back ? 0 : fail_nomem(ctx, c, i);
-	for (size_t k = 0; !rc && k < n; k++) {
-		store_value(dtype, w[k], out + k * width);
-		back[k] = load_value(dtype, out + k * width);
-	}
+	if (!rc)
+		tensor_store_f32(dtype, w, n, out);
+	for (size_t k = 0; !rc && k < n; k++)
+		back[k] = (float)tensor_raw_element(dtype, out, k);
 	ct->err = (struct ggpack_error_sums){ 0 };
 	if (!rc) {
 		ggpack_error_add_f32(&ct->err, orig, back, n);

@@ -77,24 +77,6 @@ static bool is_matmul_bias(const struct ggpack_model *m, const struct ggpack_ini
 	return p && !strcmp(str_or_empty(p->op_type), "MatMul") && t->proto->n_dims <= 1;
 }
 
-/* Writes v (n values) as the tensor's dtype into a new buffer. */
-static void *to_dtype(const float *v, size_t n, int dtype)
-{
-	size_t w = conv_dtype_size(dtype);
-	uint8_t *out = malloc(n * w + 1);
-	for (size_t i = 0; out && i < n; i++) {
-		double d = v[i];
-		uint16_t h = dtype == GGPACK_DTYPE_FLOAT16 ? tensor_f16_from_f64(d) : tensor_bf16_from_f64(d);
-		if (dtype == GGPACK_DTYPE_FLOAT)
-			memcpy(out + 4 * i, &v[i], 4);
-		else if (dtype == GGPACK_DTYPE_DOUBLE)
-			memcpy(out + 8 * i, &d, 8);
-		else
-			memcpy(out + 2 * i, &h, 2);
-	}
-	return out;
-}
-
 struct init_state {
 	struct ggpack_conversion *c;
 	struct ggpack_rng rng;
@@ -111,7 +93,8 @@ static int init_tensor(struct ggpack_ctx *ctx, struct init_state *st, const stru
 		return ctx_fail(ctx, GGPACK_E_NOMEM, "%s: out of memory", st->c->m->path);
 	if (role == ROLE_WEIGHT)
 		ggpack_gg_fill(&st->rng, v, t->params, o->shape, alpha);
-	st->c->t[i].data = to_dtype(v, t->params, t->proto->data_type);
+	if ((st->c->t[i].data = malloc(t->params * conv_dtype_size(t->proto->data_type) + 1)))
+		tensor_store_f32(t->proto->data_type, v, t->params, st->c->t[i].data);
 	st->c->t[i].data_bytes = t->params * conv_dtype_size(t->proto->data_type);
 	free(v);
 	if (!st->c->t[i].data)

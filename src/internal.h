@@ -282,6 +282,12 @@ uint16_t tensor_f16_from_f64(double v);
 uint16_t tensor_bf16_from_f64(double v);
 
 struct index_tensor;
+/* Element i of raw little-endian data of a floating dtype, as a double
+ * (exact for every floating dtype). */
+double tensor_raw_element(int dtype, const uint8_t *p, size_t i);
+/* n float32 values written as raw little-endian elements of a floating
+ * dtype (float16 and bfloat16 to nearest, ties to even). */
+void tensor_store_f32(int dtype, const float *v, size_t n, uint8_t *out);
 /* Elements of a floating tensor as float32 (float64 narrowed to nearest). */
 void tensor_read_f32(const struct index_tensor *t, float *dst);
 

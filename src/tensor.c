@@ -127,7 +127,7 @@ static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static uint32_t le32(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
 static uint64_t le64(const uint8_t *p) { return le32(p) | (uint64_t)le32(p + 4) << 32; }
 
-static double raw_element(int dtype, const uint8_t *p, size_t i)
+double tensor_raw_element(int dtype, const uint8_t *p, size_t i)
 {
 	switch (dtype) {
 	case GGPACK_DTYPE_FLOAT: {
@@ -169,7 +169,7 @@ int ggpack_tensor_read_f64(struct ggpack_ctx *ctx, const struct ggpack_model *mo
 				model->path, t->name, n);
 	for (size_t k = 0; k < n; k++)
 		dst[k] = t->storage == GGPACK_STORAGE_TYPED ? typed_element(t->proto, k)
-							    : raw_element(t->proto->data_type, t->data, k);
+							    : tensor_raw_element(t->proto->data_type, t->data, k);
 	return 0;
 }
 
@@ -239,6 +239,20 @@ uint32_t tensor_max_abs_bits_parallel(const float *x, size_t n, uint32_t floor)
 /* Elements of floating tensor t as float32 (float64 narrowed, to nearest):
  * the working form of the pipeline. Raw float32 data is copied straight
  * from the mapping (the host is little-endian, as ONNX's raw form). */
+void tensor_store_f32(int dtype, const float *v, size_t n, uint8_t *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		double d = v[i];
+		uint16_t h;
+		switch (dtype) {
+		case GGPACK_DTYPE_FLOAT: memcpy(out + 4 * i, &v[i], 4); break;
+		case GGPACK_DTYPE_DOUBLE: memcpy(out + 8 * i, &d, 8); break;
+		case GGPACK_DTYPE_FLOAT16: h = tensor_f16_from_f64(d); memcpy(out + 2 * i, &h, 2); break;
+		default: h = tensor_bf16_from_f64(d); memcpy(out + 2 * i, &h, 2); break;
+		}
+	}
+}
+
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "raw tensor data is little-endian");
 
 void tensor_read_f32(const struct index_tensor *t, float *dst)
@@ -250,7 +264,7 @@ void tensor_read_f32(const struct index_tensor *t, float *dst)
 			return;
 		}
 		for (size_t k = 0; k < t->params; k++)
-			dst[k] = (float)raw_element(dtype, t->data, k);
+			dst[k] = (float)tensor_raw_element(dtype, t->data, k);
 		return;
 	}
 	for (size_t k = 0; k < t->params; k++)
