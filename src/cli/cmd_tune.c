@@ -316,17 +316,9 @@ static void print_tune(FILE *out, const struct tune *t, const struct search *s)
 /* Writes the chosen set to the output and reports it with the search. */
 static int finish(struct tune *t, struct search *s)
 {
-	const char **names = calloc(t->n + 1, sizeof *names);
-	size_t k = 0;
-	for (size_t i = 0; names && i < t->n; i++)
-		if (s->best[i])
-			names[k++] = t->names[i];
 	struct ggpack_ctx *ctx = ggpack_ctx_new();
-	struct ggpack_save_options so = { .force = 1 }; /* checked before the search */
 	char *text = NULL;
-	int rc = names ? ggpack_conversion_keep(ctx, t->conv, names, k) : GGPACK_E_NOMEM;
-	if (!rc)
-		rc = ggpack_conversion_save(ctx, t->conv, t->a->output, &so);
+	int rc = tune_write(t, ctx, s->best, t->a->output);
 	if (!rc)
 		rc = ggpack_conversion_report(ctx, t->conv, "tune", &text);
 	rc = rc ? cli_fail(ctx, rc) : 0;
@@ -341,7 +333,6 @@ static int finish(struct tune *t, struct search *s)
 	}
 	json_decref(r);
 	free(text);
-	free(names);
 	ggpack_ctx_free(ctx);
 	return rc;
 }

@@ -35,6 +35,9 @@ enum { TUNE_OK = 0, TUNE_EXHAUSTED = 1 };
  * the evaluator. Returns TUNE_OK, TUNE_EXHAUSTED (--max-evals reached, the
  * set not in the cache), or an exit code (> 1) after printing why. */
 int tune_eval(struct tune *t, const bool *mask, double *metric);
+/* Writes the conversion with only the tensors of mask converted to path
+ * (replacing it). Returns a library result code; the detail is in ctx. */
+int tune_write(struct tune *t, struct ggpack_ctx *ctx, const bool *mask, const char *path);
 /* Loads the cache beside the output when its context (input, options,
  * evaluator) matches; starts a fresh one otherwise. */
 int tune_cache_open(struct tune *t, const char *input_sha256, const char *options);

@@ -10,17 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "tune.h"
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* The set as a JSON array of names in model order (NULL mask: none). */
 static json_t *set_json(const struct tune *t, const bool *mask)
@@ -101,25 +93,31 @@ static int run_evaluator(const struct tune *t, const char *path, double *metric)
 	return 0;
 }
 
-/* Writes the candidate: the conversion with only the tensors of mask. */
-static int write_candidate(struct tune *t, const bool *mask)
+int tune_write(struct tune *t, struct ggpack_ctx *ctx, const bool *mask, const char *path)
 {
 	const char **names = calloc(t->n + 1, sizeof *names);
 	size_t k = 0;
 	if (!names)
-		return 1;
+		return GGPACK_E_NOMEM;
 	for (size_t i = 0; i < t->n; i++)
 		if (mask[i])
 			names[k++] = t->names[i];
-	struct ggpack_ctx *ctx = ggpack_ctx_new();
-	struct ggpack_save_options so = { .force = 1 };
+	struct ggpack_save_options so = { .force = 1 }; /* the output was checked before the search */
 	int rc = ggpack_conversion_keep(ctx, t->conv, names, k);
 	if (!rc)
-		rc = ggpack_conversion_save(ctx, t->conv, t->cand_path, &so);
+		rc = ggpack_conversion_save(ctx, t->conv, path, &so);
+	free(names);
+	return rc;
+}
+
+/* Writes the candidate: the conversion with only the tensors of mask. */
+static int write_candidate(struct tune *t, const bool *mask)
+{
+	struct ggpack_ctx *ctx = ggpack_ctx_new();
+	int rc = tune_write(t, ctx, mask, t->cand_path);
 	if (rc)
 		rc = cli_fail(ctx, rc);
 	ggpack_ctx_free(ctx);
-	free(names);
 	return rc;
 }
 
@@ -153,11 +151,11 @@ int tune_eval(struct tune *t, const bool *mask, double *metric)
 		free(key);
 		return TUNE_EXHAUSTED;
 	}
-	double start = now();
+	double start = cli_now();
 	int rc = mask ? write_candidate(t, mask) : 0;
 	if (!rc)
 		rc = run_evaluator(t, mask ? t->cand_path : t->input, metric);
-	double seconds = now() - start;
+	double seconds = cli_now() - start;
 	if (!rc) {
 		t->new_evals++;
 		json_object_set_new(evals, key, json_pack("{s:f, s:f}", "metric", *metric, "seconds", seconds));
