@@ -46,6 +46,9 @@ struct cli_args {
  * (printed), or -1 after printing the help. */
 int cli_parse(const struct cli_command *cmd, int argc, char **argv, struct cli_args *a);
 void cli_args_free(struct cli_args *a);
+/* Parses v as a number in [lo, hi] into *out; else a usage error naming
+ * the option (returns 2, *out untouched). */
+int cli_number(const char *cmd, const char *opt, const char *v, double lo, double hi, double *out);
 
 #include <jansson.h>
 #include <math.h>
@@ -75,6 +78,8 @@ int render_to(const struct cli_args *a, const char *json_text, const json_t *r);
 int gates_check_report(const struct cli_args *a, const json_t *r);
 
 /* ---- run.c: load, convert, (save), report ---- */
+/* Monotonic seconds, for progress and tune's timings. */
+double cli_now(void);
 /* convert and report: the pipeline on the one input, the report rendered,
  * the gates checked. Returns the exit code. */
 int cli_pipeline_command(const struct cli_args *a, const char *command, int save);

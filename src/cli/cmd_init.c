@@ -18,15 +18,6 @@ struct init_args {
 	int force, json;
 };
 
-static int parse_number(const char *opt, const char *v, double lo, double hi, double *out)
-{
-	char *end;
-	*out = strtod(v, &end);
-	if (!*v || *end || !(*out >= lo && *out <= hi))
-		return cli_usage_error("init", "%s: '%s' is not a number in %g..%g", opt, v, lo, hi);
-	return 0;
-}
-
 static int parse_ops(struct init_args *a, const char *v)
 {
 	free(a->ops_text);
@@ -59,9 +50,9 @@ static int parse(int argc, char **argv, struct init_args *a)
 		switch (c) {
 		case 'h': return cli_help(&cli_init), -1;
 		case 'o': a->output = optarg; break;
-		case 's': rc = parse_number("--shape", optarg, 0.1, 2.99, &a->o.shape); break;
-		case 'x': rc = parse_number("--xi", optarg, 1e-9, 1e9, &a->o.xi); break;
-		case 'S': rc = parse_number("--seed", optarg, 0, 9007199254740992.0, &d); a->o.seed = (uint64_t)d; break;
+		case 's': rc = cli_number("init", "--shape", optarg, 0.1, 2.99, &a->o.shape); break;
+		case 'x': rc = cli_number("init", "--xi", optarg, 1e-9, 1e9, &a->o.xi); break;
+		case 'S': rc = cli_number("init", "--seed", optarg, 0, 9007199254740992.0, &d); a->o.seed = (uint64_t)d; break;
 		case 'p': rc = parse_ops(a, optarg); break;
 		case 'f': a->force = 1; break;
 		case 'j': a->json = 1; break;

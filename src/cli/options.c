@@ -59,7 +59,7 @@ static int pick(const char *cmd, const char *opt, const char *v, const char *con
 	return cli_usage_error(cmd, "%s: '%s' is not one of the choices", opt, v);
 }
 
-static int number(const char *cmd, const char *opt, const char *v, double lo, double hi, double *out)
+int cli_number(const char *cmd, const char *opt, const char *v, double lo, double hi, double *out)
 {
 	char *end;
 	double d = strtod(v, &end);
@@ -133,19 +133,19 @@ static int pipeline_option(const char *cmd, int c, const char *v, struct cli_arg
 			o->floor = *v == 'a' ? GGPACK_FLOOR_AUTO : GGPACK_FLOOR_NONE;
 			break;
 		}
-		rc = number(cmd, "--rf8-floor", v, 0, 1e300, &o->floor_value);
+		rc = cli_number(cmd, "--rf8-floor", v, 0, 1e300, &o->floor_value);
 		o->floor = GGPACK_FLOOR_VALUE;
 		break;
-	case O_FLOOR_LOSS: rc = number(cmd, "--floor-max-loss", v, 0, 1000, &o->floor_max_loss); break;
-	case O_GRID: rc = number(cmd, "--grid", v, -64, 64, &d); o->grid = o->ds.grid = (int)d; break;
-	case O_MIN_COUNT: rc = number(cmd, "--min-count", v, 0, 1e18, &d); o->ds.min_count = (uint64_t)d; break;
-	case O_SHAPE_SCALE: rc = number(cmd, "--shape-scale", v, 1e-6, 100, &o->ds.shape_scale); break;
-	case O_STD_SCALE: rc = number(cmd, "--std-scale", v, 1e-6, 100, &o->ds.std_scale); break;
-	case O_MIN_PARAMS: rc = number(cmd, "--min-params", v, 1, 1e18, &d); o->select.min_params = (uint64_t)d; break;
+	case O_FLOOR_LOSS: rc = cli_number(cmd, "--floor-max-loss", v, 0, 1000, &o->floor_max_loss); break;
+	case O_GRID: rc = cli_number(cmd, "--grid", v, -64, 64, &d); o->grid = o->ds.grid = (int)d; break;
+	case O_MIN_COUNT: rc = cli_number(cmd, "--min-count", v, 0, 1e18, &d); o->ds.min_count = (uint64_t)d; break;
+	case O_SHAPE_SCALE: rc = cli_number(cmd, "--shape-scale", v, 1e-6, 100, &o->ds.shape_scale); break;
+	case O_STD_SCALE: rc = cli_number(cmd, "--std-scale", v, 1e-6, 100, &o->ds.std_scale); break;
+	case O_MIN_PARAMS: rc = cli_number(cmd, "--min-params", v, 1, 1e18, &d); o->select.min_params = (uint64_t)d; break;
 	case O_INCLUDE: rc = push(&a->include, &a->n_include, v); break;
 	case O_EXCLUDE: rc = push(&a->exclude, &a->n_exclude, v); break;
 	case O_OPS: rc = split_ops(a, v); break;
-	case O_ZSTD: rc = number(cmd, "--zstd-level", v, -7, 22, &d); o->zstd_level = (int)d; break;
+	case O_ZSTD: rc = cli_number(cmd, "--zstd-level", v, -7, 22, &d); o->zstd_level = (int)d; break;
 	default: return -1;
 	}
 	return rc;
@@ -160,18 +160,18 @@ static int other_option(const char *cmd, int c, const char *v, struct cli_args *
 	case 'q': a->quiet = 1; break;
 	case 'v': a->verbose = 1; break;
 	case O_FORCE: a->force = a->conv.force = 1; break;
-	case O_THREADS: rc = number(cmd, "--threads", v, 0, 1024, &d); ggpack_set_threads((unsigned)d); break;
+	case O_THREADS: rc = cli_number(cmd, "--threads", v, 0, 1024, &d); ggpack_set_threads((unsigned)d); break;
 	case O_REPORT: a->report = v; break;
 	case O_FORMAT: rc = pick(cmd, "--format", v, format_names, &k); a->format = k; break;
 	case O_SORT: rc = pick(cmd, "--sort", v, sort_names, &k); a->sort = k; break;
-	case O_MAX_BITS: rc = number(cmd, "--max-bits", v, 0, 64, &a->max_bits); break;
+	case O_MAX_BITS: rc = cli_number(cmd, "--max-bits", v, 0, 64, &a->max_bits); break;
 	case O_METRIC: rc = pick(cmd, "--metric", v, cli_metric_names, &a->metric); break;
-	case O_MIN_SNR: rc = number(cmd, "--min-snr", v, -1000, 1000, &a->min_snr); break;
-	case O_INCREASE: rc = number(cmd, "--fail-if-increase", v, 0, 1e6, &a->fail_if_increase); break;
+	case O_MIN_SNR: rc = cli_number(cmd, "--min-snr", v, -1000, 1000, &a->min_snr); break;
+	case O_INCREASE: rc = cli_number(cmd, "--fail-if-increase", v, 0, 1e6, &a->fail_if_increase); break;
 	case O_EVAL: a->eval_cmd = v; break;
 	case O_BUDGET: rc = budget(cmd, v, a); break;
 	case O_LOWER: a->lower_is_better = 1; break;
-	case O_MAX_EVALS: rc = number(cmd, "--max-evals", v, 1, 1e6, &d); a->max_evals = (unsigned)d; break;
+	case O_MAX_EVALS: rc = cli_number(cmd, "--max-evals", v, 1, 1e6, &d); a->max_evals = (unsigned)d; break;
 	default: return cli_usage_error(cmd, "unknown option");
 	}
 	return rc;

@@ -16,7 +16,7 @@ struct progress {
 	int shown;
 };
 
-static double now(void)
+double cli_now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -27,7 +27,7 @@ static double now(void)
 static void show_progress(void *arg, size_t done, size_t total)
 {
 	struct progress *p = arg;
-	double t = now();
+	double t = cli_now();
 	if (done < total && t - p->last < 0.2)
 		return;
 	p->last = t;
@@ -43,7 +43,7 @@ int cli_run_pipeline(const struct cli_args *a, const char *command, const char *
 	struct ggpack_model *m = NULL;
 	struct ggpack_conversion *c = NULL;
 	struct ggpack_convert_options o = a->conv;
-	struct progress p = { path, now(), 0 };
+	struct progress p = { path, cli_now(), 0 };
 	if (!ctx)
 		return fputs("ggpack: out of memory\n", stderr), 1;
 	if (!a->quiet && isatty(STDERR_FILENO))
