@@ -75,7 +75,7 @@ static void io_free(Onnx__ValueInfoProto *v)
 	free(sh->dim), free(sh), free(v->type->tensor_type), free(v->type), free(v);
 }
 
-int onnx_export_mlp(const struct mlp *net, const char *path)
+int onnx_export_mlp(const struct mlp *net, const char *path, char *doc)
 {
 	static char names[MLP_LAYERS][6][32];
 	static int64_t dims[MLP_LAYERS][2];
@@ -112,6 +112,7 @@ int onnx_export_mlp(const struct mlp *net, const char *path)
 	m.has_ir_version = 1, m.ir_version = 8;
 	m.producer_name = "ggpack train_fmnist";
 	m.producer_version = "1";
+	m.doc_string = doc; /* how it was trained, for whoever opens the file */
 	m.n_opset_import = 1, m.opset_import = &opsets;
 	m.graph = &g;
 	size_t len = protobuf_c_message_get_packed_size(&m.base);

@@ -6,6 +6,6 @@
 
 /* Writes net as MatMul/Add/Relu layers, input "image" [N, 784], output
  * "logits" [N, 10], weights "fcL.weight" [in, out] and "fcL.bias". */
-int onnx_export_mlp(const struct mlp *net, const char *path);
+int onnx_export_mlp(const struct mlp *net, const char *path, char *doc);
 
 #endif

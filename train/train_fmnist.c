@@ -207,12 +207,14 @@ static void row(const char *setting, double acc, const struct bits *b, long byte
 }
 
 /* Saves net as DIR/name.onnx and its test predictions as DIR/name.pred. */
-static int save(const char *dir, const char *name, struct mlp *net, const struct data *test, double *acc,
-		char *path, size_t len)
+static int save(const char *dir, const char *name, const char *doc_head, struct mlp *net, const struct data *test,
+		double *acc, char *path, size_t len)
 {
 	uint8_t *pred = malloc(test->n);
-	char p[512];
+	char p[512], doc[512];
 	*acc = accuracy(net, test, pred);
+	snprintf(doc, sizeof doc, "MLP 784-256-128-10 trained on Fashion-MNIST by ggpack's train_fmnist "
+		 "(docs/training.md): %s; test accuracy %.2f%%", doc_head, 100 * *acc);
 	snprintf(p, sizeof p, "%s/%s.pred", dir, name);
 	FILE *f = fopen(p, "wb");
 	int rc = !f || fwrite(pred, 1, test->n, f) != (size_t)test->n;
@@ -220,7 +222,7 @@ static int save(const char *dir, const char *name, struct mlp *net, const struct
 		rc |= fclose(f);
 	free(pred);
 	snprintf(path, len, "%s/%s.onnx", dir, name);
-	return rc || onnx_export_mlp(net, path);
+	return rc || onnx_export_mlp(net, path, doc);
 }
 
 /* The model of `path` converted by ggpack (DeepShape scope tensor, then
@@ -334,7 +336,10 @@ static int setting(const struct options *o, const char *name, const char *label,
 	else
 		init_default(&net, &r);
 	train(&net, train_set, o->epochs, lambda > 0 ? o->bs_epochs : 0, lambda, o->seed);
-	if (save(o->dir, name, &net, test, &acc, path, 512))
+	char doc[256];
+	snprintf(doc, sizeof doc, "%s, %d epochs on %d training images, seed %llu", label, o->epochs, train_set->n,
+		 (unsigned long long)o->seed);
+	if (save(o->dir, name, doc, &net, test, &acc, path, 512))
 		return mlp_free(&net), -1;
 	measure_bits(&net, &b);
 	row(label, acc, &b, file_size(path));
