@@ -125,7 +125,7 @@ echo '{"schema": "other"}' > "$tmp/other.json"
 check "diff of a JSON that is not a ggpack report exits 3" exit_is 3 "$GGPACK" diff "$tmp/other.json" "$tmp/low.json"
 
 # ---- formats and help ----------------------------------------------------------
-check "--format csv: a header and one row per tensor" test "$("$GGPACK" report "$EXAMPLE_MODEL" --format csv | wc -l)" -eq 5
+check "--format csv: a header and one row per tensor" test "$("$GGPACK" report "$EXAMPLE_MODEL" --format csv | wc -l)" -eq 7
 check "--format md: a Markdown table" sh -c "'$GGPACK' report '$EXAMPLE_MODEL' --format md | grep -q '^| tensor '"
 check "ggpack help convert and convert --help print the same" sh -c "'$GGPACK' help convert > '$tmp/h1'; '$GGPACK' convert --help > '$tmp/h2'; cmp -s '$tmp/h1' '$tmp/h2'"
 check "an unknown option exits 2" exit_is 2 "$GGPACK" report "$EXAMPLE_MODEL" --no-such-option
