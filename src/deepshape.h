@@ -53,8 +53,7 @@ struct ds_state {
 	unsigned workers;
 	int32_t *bin_target;       /* >= 0: target index; BIN_KEEP; <= BIN_EDGE: an edge bin */
 	struct edge_bin *edges;
-	size_t n_edges, n_bounds_total;
-	struct tie_count *ties;    /* per worker */
+	size_t n_edges;
 	uint64_t *reassigned;      /* per chunk */
 };
 

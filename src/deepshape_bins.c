@@ -2,11 +2,11 @@
  * deepshape_bins.c - DeepShape step 5: every in-range element's new level.
  * Each in-range level is cut into sub-bins by where a value lies within it
  * (monotone in the value, so a sub-bin holds a contiguous run of ranks); a
- * table maps a sub-bin inside one target level's ranks straight to it, and
- * only the "edge" sub-bins holding a target boundary have their values
- * sorted. Each boundary becomes a threshold value and the count of values
- * below it; one pass assigns every element, ties at a threshold going below
- * it first in position order (earlier chunks first, then within a chunk).
+ * table maps a sub-bin inside one target level's ranks straight to it. One
+ * pass assigns those, and collects the elements of the few "edge" sub-bins
+ * that hold a target boundary, in position order; each edge bin is then
+ * sorted by value, stably (so ties stay in position order, as
+ * ALGORITHMS.md orders them), and its elements get their levels by rank.
  * Chunks run on several threads; nothing depends on how many.
  */
 #include <math.h>
@@ -98,91 +98,58 @@ static inline void block_bins(const struct ds_state *s, const float *restrict x,
 	}
 }
 
-/* A sub-bin whose run of ranks holds target boundaries: its keys (each
- * with its chunk in the low 32 bits), sorted; and per boundary j (rank
- * bound[j] from the bin's first starts group j + 1) the threshold key
- * thr[j], the keys below it, and the sorted chunks of the elements equal
- * to thr[j] (run[j], run_len[j]): a tie's rank in position order is the
- * ties in earlier chunks plus those met before it in its own. */
-struct edge_bin {
-	uint64_t *keys;
-	uint64_t n;
-	uint64_t *cursor;          /* per worker: where its next key goes */
-	size_t n_bounds, first_bound; /* its boundaries' place among all edge bins' */
-	uint64_t *bound, *below, *run_len;
-	uint32_t *thr, **run;
-	int64_t *group_level;      /* n_bounds + 1 */
+/* An element of an edge bin: its value's order key and where it lives. */
+struct edge_elem {
+	uint32_t key;
+	float *at;
 };
 
-/* A worker's next tie rank in its current chunk, per boundary: the keys
- * below the threshold, the ties of earlier chunks, and those met so far. */
-struct tie_count {
-	uint32_t *chunk; /* chunk + 1 the rank belongs to, 0 for none */
-	uint64_t *next;
+/* A sub-bin whose run of ranks holds target boundaries: its elements (in
+ * position order, then sorted by key), and its groups: ranks below
+ * bound[0] go to group_level[0], ranks from bound[j - 1] below bound[j] to
+ * group_level[j], the rest to group_level[n_bounds]. */
+struct edge_bin {
+	struct edge_elem *elems;
+	uint64_t n;
+	uint64_t *cursor;          /* per worker: where its next element goes */
+	size_t n_bounds;
+	uint64_t *bound;
+	int64_t *group_level;      /* n_bounds + 1; KEEP: the element keeps its q */
+	uint64_t reassigned;
 };
 
 void ds_edges_free(struct ds_state *s)
 {
 	for (size_t i = 0; i < s->n_edges; i++) {
 		struct edge_bin *b = &s->edges[i];
-		for (size_t j = 0; j < b->n_bounds; j++)
-			if (!j || b->run[j] != b->run[j - 1])
-				free(b->run[j]);
-		free(b->keys), free(b->cursor), free(b->bound), free(b->below), free(b->run_len), free(b->thr);
-		free(b->run), free(b->group_level);
+		free(b->elems), free(b->cursor), free(b->bound), free(b->group_level);
 	}
 	free(s->edges);
 	s->edges = NULL;
 	s->n_edges = 0;
 }
 
-/* Sorts by the high 32 bits (the key); the low bits (the chunk) ride along. */
-static int radix_sort(uint64_t *a, size_t n)
+/* Sorts by key, stably (least significant byte first), so that equal keys
+ * keep the position order they were collected in. */
+static int radix_sort(struct edge_elem *a, size_t n)
 {
-	uint64_t *tmp = malloc((n ? n : 1) * sizeof *tmp);
+	struct edge_elem *tmp = malloc((n ? n : 1) * sizeof *tmp);
 	if (!tmp)
 		return GGPACK_E_NOMEM;
-	for (int shift = 32; shift < 64; shift += 8) {
+	for (int shift = 0; shift < 32; shift += 8) {
 		size_t count[257] = { 0 };
 		for (size_t i = 0; i < n; i++)
-			count[(a[i] >> shift & 0xff) + 1]++;
-		if (count[(a[0] >> shift & 0xff) + 1] == n)
+			count[(a[i].key >> shift & 0xff) + 1]++;
+		if (!n || count[(a[0].key >> shift & 0xff) + 1] == n)
 			continue; /* every key has this byte */
 		for (int b = 0; b < 256; b++)
 			count[b + 1] += count[b];
 		for (size_t i = 0; i < n; i++)
-			tmp[count[a[i] >> shift & 0xff]++] = a[i];
+			tmp[count[a[i].key >> shift & 0xff]++] = a[i];
 		memcpy(a, tmp, n * sizeof *a);
 	}
 	free(tmp);
 	return 0;
-}
-
-/* The first place of a sorted array (by key) whose key is >= key. */
-static uint64_t key_lower_bound(const uint64_t *a, uint64_t n, uint32_t key)
-{
-	uint64_t lo = 0, hi = n;
-	while (lo < hi) {
-		uint64_t mid = lo + (hi - lo) / 2;
-		if ((uint32_t)(a[mid] >> 32) < key)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-static uint64_t u32_lower_bound(const uint32_t *a, uint64_t n, uint32_t v)
-{
-	uint64_t lo = 0, hi = n;
-	while (lo < hi) {
-		uint64_t mid = lo + (hi - lo) / 2;
-		if (a[mid] < v)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
 }
 
 /* Runs the statements given for every value x[i] of chunk c, block by
@@ -252,10 +219,10 @@ static int edge_make(const struct ds_state *s, uint64_t r0, uint64_t n, size_t t
 	size_t cap = 4, m = 0;
 	int64_t prev = level_of_rank(&s->t, r0, &ti);
 	b->n = n;
-	b->keys = malloc((n ? n : 1) * sizeof *b->keys);
+	b->elems = malloc((n ? n : 1) * sizeof *b->elems);
 	b->bound = malloc(cap * sizeof *b->bound);
 	b->group_level = malloc((cap + 1) * sizeof *b->group_level);
-	if (!b->keys || !b->bound || !b->group_level)
+	if (!b->elems || !b->bound || !b->group_level)
 		return GGPACK_E_NOMEM;
 	b->group_level[0] = prev;
 	for (size_t i = ti; i < s->t.n_levels && s->t.T[i + 1] < r0 + n; i++) {
@@ -277,11 +244,7 @@ static int edge_make(const struct ds_state *s, uint64_t r0, uint64_t n, size_t t
 		b->group_level[++m] = prev = L;
 	}
 	b->n_bounds = m;
-	b->below = malloc((m + 1) * sizeof *b->below);
-	b->run_len = malloc((m + 1) * sizeof *b->run_len);
-	b->run = calloc(m + 1, sizeof *b->run);
-	b->thr = malloc((m + 1) * sizeof *b->thr);
-	return b->below && b->run_len && b->run && b->thr ? 0 : GGPACK_E_NOMEM;
+	return 0;
 }
 
 /* Walks the sub-bins in rank order: a bin inside one target's ranks maps
@@ -316,145 +279,75 @@ static int bins_map(struct ds_state *s)
 			if (edge_make(s, rank, n, ti, e) || !(e->cursor = malloc(s->workers * sizeof *e->cursor)))
 				return ds_nomem(s);
 			for (unsigned w = 0, at = 0; w < s->workers; w++) {
-				e->cursor[w] = at; /* worker w's keys follow those of the workers before */
+				e->cursor[w] = at; /* worker w's elements follow those of the workers before */
 				at += s->worker_count[(size_t)w * n_bins + i];
 			}
-			e->first_bound = s->n_bounds_total;
-			s->n_bounds_total += e->n_bounds;
 		}
 		rank += n;
 	}
 	return 0;
 }
 
-SIMD_CLONES
-static void gather_chunk(void *arg, size_t c, unsigned worker)
-{
-	struct ds_state *s = arg;
-	FOR_EACH_BIN(s, c, x, i, q, bin, {
-		(void)q;
-		int32_t t = bin >= 0 ? s->bin_target[bin] : BIN_KEEP;
-		if (t <= BIN_EDGE) {
-			struct edge_bin *e = &s->edges[BIN_EDGE - t];
-			e->keys[e->cursor[worker]++] = (uint64_t)float_key(x[i]) << 32 | c;
-		}
-	});
-}
-
-/* The chunks of a run of ties, sorted by counting: a run can hold a whole
- * level (weights already on the grid), so no comparison sort. */
-static int sort_chunks(uint32_t *a, uint64_t n, size_t n_chunks)
-{
-	uint64_t *count = calloc(n_chunks + 1, sizeof *count);
-	if (!count)
-		return GGPACK_E_NOMEM;
-	for (uint64_t k = 0; k < n; k++)
-		count[a[k]]++;
-	for (size_t c = 0, at = 0; c < n_chunks; c++)
-		for (uint64_t m = count[c]; m--;)
-			a[at++] = (uint32_t)c;
-	free(count);
-	return 0;
-}
-
-/* Sorts an edge bin's keys, turns its boundaries into thresholds, and
- * keeps the sorted chunks of each threshold's ties. */
-static int edge_thresholds(struct edge_bin *b, size_t n_chunks)
-{
-	if (radix_sort(b->keys, b->n))
-		return GGPACK_E_NOMEM;
-	for (size_t j = 0; j < b->n_bounds; j++) {
-		b->thr[j] = (uint32_t)(b->keys[b->bound[j]] >> 32);
-		b->below[j] = key_lower_bound(b->keys, b->n, b->thr[j]);
-		if (j && b->thr[j] == b->thr[j - 1]) { /* the same ties */
-			b->run[j] = b->run[j - 1];
-			b->run_len[j] = b->run_len[j - 1];
-			continue;
-		}
-		uint64_t end = b->thr[j] == UINT32_MAX ? b->n : key_lower_bound(b->keys, b->n, b->thr[j] + 1);
-		b->run_len[j] = end - b->below[j];
-		if (!(b->run[j] = malloc(b->run_len[j] * sizeof **b->run)))
-			return GGPACK_E_NOMEM;
-		for (uint64_t k = 0; k < b->run_len[j]; k++)
-			b->run[j][k] = (uint32_t)b->keys[b->below[j] + k];
-		if (sort_chunks(b->run[j], b->run_len[j], n_chunks))
-			return GGPACK_E_NOMEM;
-	}
-	return 0;
-}
-
-/* The target of an element of key k in an edge bin, in chunk c: past every
- * threshold below k; at a threshold equal to k, below it while the
- * boundary has room in position order. */
-static int64_t edge_level(struct edge_bin *b, uint32_t k, size_t c, struct tie_count *tc)
-{
-	size_t lo = 0, hi = b->n_bounds;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (b->thr[mid] < k)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo < b->n_bounds && b->thr[lo] == k) {
-		size_t g = b->first_bound + lo;
-		if (tc->chunk[g] != c + 1) { /* the first tie of this boundary in chunk c */
-			tc->chunk[g] = (uint32_t)(c + 1);
-			tc->next[g] = b->below[lo] + u32_lower_bound(b->run[lo], b->run_len[lo], (uint32_t)c);
-		}
-		uint64_t rank = tc->next[g]++;
-		while (lo < b->n_bounds && b->thr[lo] == k && b->bound[lo] <= rank)
-			lo++;
-	}
-	return b->group_level[lo];
-}
-
+/* Pass 5: every element of a non-edge sub-bin gets its target (or keeps
+ * its q); an edge bin's elements are collected, in position order. */
 SIMD_CLONES
 static void assign_chunk(void *arg, size_t c, unsigned worker)
 {
 	struct ds_state *s = arg;
 	float delta = (float)s->delta;
 	uint64_t reassigned = 0;
-	struct tie_count *tc = &s->ties[worker];
 	FOR_EACH_BIN(s, c, x, i, q, bin, {
 		int32_t t = bin >= 0 ? s->bin_target[bin] : BIN_KEEP;
-		int64_t L = KEEP;
-		if (t >= 0)
-			L = s->t.first_level + t;
-		else if (t <= BIN_EDGE)
-			L = edge_level(&s->edges[BIN_EDGE - t], float_key(x[i]), c, tc);
-		reassigned += L != KEEP;
-		x[i] = (L == KEEP ? q : (float)L) * delta;
+		if (t <= BIN_EDGE) {
+			struct edge_bin *e = &s->edges[BIN_EDGE - t];
+			e->elems[e->cursor[worker]++] = (struct edge_elem){ float_key(x[i]), &x[i] };
+			continue;
+		}
+		reassigned += t >= 0;
+		x[i] = (t >= 0 ? (float)(s->t.first_level + t) : q) * delta;
 	});
 	s->reassigned[c] = reassigned;
 }
 
-/* Passes 5 and 6: the edge bins' keys and thresholds, then every element. */
+/* An edge bin's elements by rank: sorted, then each group's level. */
+static void edge_settle(void *arg, size_t i, unsigned worker)
+{
+	struct ds_state *s = arg;
+	struct edge_bin *b = &s->edges[i];
+	float delta = (float)s->delta;
+	(void)worker;
+	if (radix_sort(b->elems, b->n)) {
+		b->reassigned = UINT64_MAX; /* out of memory, said by the caller */
+		return;
+	}
+	uint64_t r = 0;
+	for (size_t j = 0; j <= b->n_bounds; j++) {
+		uint64_t end = j < b->n_bounds ? b->bound[j] : b->n;
+		int64_t L = b->group_level[j];
+		b->reassigned += L == KEEP ? 0 : end - r;
+		for (; r < end; r++) {
+			float *x = b->elems[r].at;
+			*x = (L == KEEP ? rint_float(*x * s->scale) : (float)L) * delta;
+		}
+	}
+}
+
+/* Passes 5 and 6: every element, then the edge bins'. */
 static int assign(struct ds_state *s)
 {
-	unsigned workers = parallel_workers(s->v.n_chunks);
-	parallel_for_static(s->v.n_chunks, s->workers, gather_chunk, s);
-	for (size_t i = 0; i < s->n_edges; i++)
-		if (edge_thresholds(&s->edges[i], s->v.n_chunks))
-			return ds_nomem(s);
-	s->ties = calloc(workers, sizeof *s->ties);
 	s->reassigned = calloc(s->v.n_chunks + 1, sizeof *s->reassigned);
-	if (!s->ties || !s->reassigned)
+	if (!s->reassigned)
 		return ds_nomem(s);
-	int rc = 0;
-	for (unsigned w = 0; w < workers; w++) {
-		s->ties[w].chunk = calloc(s->n_bounds_total + 1, sizeof *s->ties[w].chunk);
-		s->ties[w].next = calloc(s->n_bounds_total + 1, sizeof *s->ties[w].next);
-		if (!s->ties[w].chunk || !s->ties[w].next)
-			rc = ds_nomem(s);
-	}
-	if (!rc)
-		parallel_for(s->v.n_chunks, assign_chunk, s);
-	for (unsigned w = 0; w < workers; w++)
-		free(s->ties[w].chunk), free(s->ties[w].next);
-	for (size_t c = 0; !rc && c < s->v.n_chunks; c++)
+	parallel_for_static(s->v.n_chunks, s->workers, assign_chunk, s);
+	parallel_for(s->n_edges, edge_settle, s);
+	for (size_t c = 0; c < s->v.n_chunks; c++)
 		s->r.reassigned += s->reassigned[c];
-	return rc;
+	for (size_t i = 0; i < s->n_edges; i++) {
+		if (s->edges[i].reassigned == UINT64_MAX)
+			return ds_nomem(s);
+		s->r.reassigned += s->edges[i].reassigned;
+	}
+	return 0;
 }
 
 /* Every value on the grid, keeping its level. */

@@ -123,8 +123,10 @@ unsigned parallel_threads(void);
 unsigned parallel_workers(size_t n_chunks);
 /* Runs fn(arg, chunk, worker) once for every chunk < n_chunks. */
 void parallel_for(size_t n_chunks, void (*fn)(void *arg, size_t chunk, unsigned worker), void *arg);
-/* The same with a fixed assignment: worker w runs chunks w, w + n, w + 2n...
- * whatever happens, so two passes can agree on who saw what. */
+/* The same with a fixed assignment: worker w runs the w-th of n_workers
+ * contiguous runs of chunks, in ascending order, whatever happens; so two
+ * passes agree on who saw what, and what the workers write one after the
+ * other is in chunk order. */
 void parallel_for_static(size_t n_chunks, unsigned n_workers,
 			 void (*fn)(void *arg, size_t chunk, unsigned worker), void *arg);
 

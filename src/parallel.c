@@ -100,7 +100,8 @@ struct par_static {
 static void *par_static_run(void *p)
 {
 	struct par_static *w = p;
-	for (size_t c = w->index; c < w->n_chunks; c += w->n_workers)
+	size_t from = w->n_chunks * w->index / w->n_workers, to = w->n_chunks * (w->index + 1) / w->n_workers;
+	for (size_t c = from; c < to; c++)
 		w->fn(w->arg, c, w->index);
 	return NULL;
 }
