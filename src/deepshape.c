@@ -19,8 +19,9 @@ static void state_free(struct ds_state *s)
 	free(s->dense);
 	free(s->bin_count);
 	free(s->worker_count);
-	free(s->bin_target);
+	free(s->bin_target_mem);
 	free(s->reassigned);
+	free(s->edge_next);
 	ds_edges_free(s);
 }
 

@@ -51,9 +51,12 @@ struct ds_state {
 	uint64_t *bin_count;       /* per (entry - first) * sub + sub-bin */
 	uint64_t *worker_count;    /* per worker, n_bins each: who saw how many where */
 	unsigned workers;
-	int32_t *bin_target;       /* >= 0: target index; BIN_KEEP; <= BIN_EDGE: an edge bin */
+	int32_t *bin_target;       /* >= 0: target index; BIN_KEEP; <= BIN_EDGE: an edge bin;
+				      bin -1 (out of range) is BIN_KEEP */
+	int32_t *bin_target_mem;   /* what was allocated: bin_target - 1 */
 	struct edge_bin *edges;
 	size_t n_edges;
+	struct edge_elem **edge_next; /* per worker, per edge bin: where its next element goes */
 	uint64_t *reassigned;      /* per chunk */
 };
 

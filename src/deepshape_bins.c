@@ -111,7 +111,7 @@ struct edge_elem {
 struct edge_bin {
 	struct edge_elem *elems;
 	uint64_t n;
-	uint64_t *cursor;          /* per worker: where its next element goes */
+	size_t bin;                /* its sub-bin */
 	size_t n_bounds;
 	uint64_t *bound;
 	int64_t *group_level;      /* n_bounds + 1; KEEP: the element keeps its q */
@@ -122,7 +122,7 @@ void ds_edges_free(struct ds_state *s)
 {
 	for (size_t i = 0; i < s->n_edges; i++) {
 		struct edge_bin *b = &s->edges[i];
-		free(b->elems), free(b->cursor), free(b->bound), free(b->group_level);
+		free(b->elems), free(b->bound), free(b->group_level);
 	}
 	free(s->edges);
 	s->edges = NULL;
@@ -247,6 +247,24 @@ static int edge_make(const struct ds_state *s, uint64_t r0, uint64_t n, size_t t
 	return 0;
 }
 
+/* Where each worker puts the next element of each edge bin: after those
+ * of the workers before it (which ran the chunks before its own). One
+ * array per worker, so the pass that collects finds it in its cache. */
+static int edge_cursors(struct ds_state *s, size_t n_bins)
+{
+	s->edge_next = malloc((s->workers * s->n_edges + 1) * sizeof *s->edge_next);
+	if (!s->edge_next)
+		return ds_nomem(s);
+	for (size_t i = 0; i < s->n_edges; i++) {
+		uint64_t at = 0;
+		for (unsigned w = 0; w < s->workers; w++) {
+			s->edge_next[w * s->n_edges + i] = s->edges[i].elems + at;
+			at += s->worker_count[(size_t)w * n_bins + s->edges[i].bin];
+		}
+	}
+	return 0;
+}
+
 /* Walks the sub-bins in rank order: a bin inside one target's ranks maps
  * to it (or keeps its q past the counted ranks); the others are edge bins. */
 static int bins_map(struct ds_state *s)
@@ -254,10 +272,12 @@ static int bins_map(struct ds_state *s)
 	size_t levels = s->direct ? (size_t)(s->hi - s->lo + 1) : s->last - s->first;
 	size_t n_bins = levels * s->sub, cap = 16, ti = 0;
 	uint64_t rank = 0;
-	s->bin_target = malloc((n_bins ? n_bins : 1) * sizeof *s->bin_target);
+	s->bin_target_mem = malloc((n_bins + 1) * sizeof *s->bin_target);
 	s->edges = calloc(cap, sizeof *s->edges);
-	if (!s->bin_target || !s->edges)
+	if (!s->bin_target_mem || !s->edges)
 		return ds_nomem(s);
+	s->bin_target = s->bin_target_mem + 1;
+	s->bin_target[-1] = BIN_KEEP; /* bin -1, out of range: a lookup without a branch */
 	for (size_t i = 0; i < n_bins; i++) {
 		uint64_t n = s->bin_count[i];
 		size_t tj = ti;
@@ -276,36 +296,68 @@ static int bins_map(struct ds_state *s)
 			}
 			s->bin_target[i] = BIN_EDGE - (int32_t)s->n_edges;
 			struct edge_bin *e = &s->edges[s->n_edges++];
-			if (edge_make(s, rank, n, ti, e) || !(e->cursor = malloc(s->workers * sizeof *e->cursor)))
+			e->bin = i;
+			if (edge_make(s, rank, n, ti, e))
 				return ds_nomem(s);
-			for (unsigned w = 0, at = 0; w < s->workers; w++) {
-				e->cursor[w] = at; /* worker w's elements follow those of the workers before */
-				at += s->worker_count[(size_t)w * n_bins + i];
-			}
 		}
 		rank += n;
 	}
-	return 0;
+	return edge_cursors(s, n_bins);
 }
 
-/* Pass 5: every element of a non-edge sub-bin gets its target (or keeps
- * its q); an edge bin's elements are collected, in position order. */
+/* Pass 5 on n values of chunk c: a value of a non-edge sub-bin gets its
+ * target (or keeps its q), in a loop without branches that vectorizes; the
+ * values of edge bins are then collected, in position order. Returns how
+ * many were reassigned. */
+static inline uint64_t assign_block(struct ds_state *s, float *restrict x, size_t n, const float *restrict qs,
+				    const int32_t *restrict bins, unsigned worker, bool small)
+{
+	int32_t t[BLOCK];
+	float out[BLOCK], delta = (float)s->delta;
+	int32_t first = (int32_t)s->t.first_level, reassigned = 0, edges = 0;
+	struct edge_elem **next = s->edge_next + (size_t)worker * s->n_edges;
+	for (size_t k = 0; k < n; k++)
+		t[k] = s->bin_target[bins[k]];
+	if (small) /* a select on the bits: a branch-free loop */
+		for (size_t k = 0; k < n; k++)
+			out[k] = f32_of(pick_u32(t[k] >= 0, u32_of((float)(first + t[k])), u32_of(qs[k]))) * delta;
+	else
+		for (size_t k = 0; k < n; k++)
+			out[k] = (t[k] >= 0 ? (float)(s->t.first_level + t[k]) : qs[k]) * delta;
+	for (size_t k = 0; k < n; k++) {
+		reassigned += t[k] >= 0;
+		edges += t[k] <= BIN_EDGE;
+	}
+	for (size_t k = 0; edges && k < n; k++)
+		if (t[k] <= BIN_EDGE) {
+			*next[BIN_EDGE - t[k]]++ = (struct edge_elem){ float_key(x[k]), &x[k] };
+			edges--;
+			out[k] = x[k]; /* edge_settle sets it */
+		}
+	memcpy(x, out, n * sizeof *x);
+	return (uint64_t)reassigned;
+}
+
+/* The chunk block by block; levels that fit an int32 (always, with direct
+ * bins) take the loop that vectorizes. */
 SIMD_CLONES
 static void assign_chunk(void *arg, size_t c, unsigned worker)
 {
 	struct ds_state *s = arg;
-	float delta = (float)s->delta;
+	float *x = s->v.chunks[c].x;
+	size_t len = s->v.chunks[c].len;
 	uint64_t reassigned = 0;
-	FOR_EACH_BIN(s, c, x, i, q, bin, {
-		int32_t t = bin >= 0 ? s->bin_target[bin] : BIN_KEEP;
-		if (t <= BIN_EDGE) {
-			struct edge_bin *e = &s->edges[BIN_EDGE - t];
-			e->elems[e->cursor[worker]++] = (struct edge_elem){ float_key(x[i]), &x[i] };
-			continue;
-		}
-		reassigned += t >= 0;
-		x[i] = (t >= 0 ? (float)(s->t.first_level + t) : q) * delta;
-	});
+	bool small = s->t.first_level >= -INT32_MAX / 2 && s->t.first_level + (int64_t)s->t.n_levels <= INT32_MAX / 2;
+	for (size_t b = 0; b < len; b += BLOCK) {
+		float qs[BLOCK];
+		int32_t bins[BLOCK];
+		size_t n = len - b < BLOCK ? len - b : BLOCK;
+		block_bins(s, x + b, n, qs, bins);
+		if (n == BLOCK && small)
+			reassigned += assign_block(s, x + b, BLOCK, qs, bins, worker, true);
+		else
+			reassigned += assign_block(s, x + b, n, qs, bins, worker, small);
+	}
 	s->reassigned[c] = reassigned;
 }
 
