@@ -20,28 +20,105 @@ static const uint32_t K[64] = {
 
 static uint32_t ror(uint32_t x, int n) { return x >> n | x << (32 - n); }
 
-static void block(uint32_t h[8], const uint8_t *p)
+/* One 64-byte block at a time, portable. */
+static void blocks_plain(uint32_t h[8], const uint8_t *p, size_t n_blocks)
 {
-	uint32_t w[64], a[8];
-	for (int i = 0; i < 16; i++)
-		w[i] = (uint32_t)p[4 * i] << 24 | p[4 * i + 1] << 16 | p[4 * i + 2] << 8 | p[4 * i + 3];
-	for (int i = 16; i < 64; i++) {
-		uint32_t s0 = ror(w[i - 15], 7) ^ ror(w[i - 15], 18) ^ (w[i - 15] >> 3);
-		uint32_t s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ (w[i - 2] >> 10);
-		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+	for (; n_blocks--; p += 64) {
+		uint32_t w[64];
+		for (int i = 0; i < 16; i++)
+			w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 |
+			       p[4 * i + 3];
+		for (int i = 16; i < 64; i++) {
+			uint32_t s0 = ror(w[i - 15], 7) ^ ror(w[i - 15], 18) ^ (w[i - 15] >> 3);
+			uint32_t s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ (w[i - 2] >> 10);
+			w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+		}
+		uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+		for (int i = 0; i < 64; i++) {
+			uint32_t t1 = k + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
+			uint32_t t2 = (ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+			k = g, g = f, f = e, e = d + t1, d = c, c = b, b = a, a = t1 + t2;
+		}
+		h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e, h[5] += f, h[6] += g, h[7] += k;
 	}
-	memcpy(a, h, sizeof a);
-	for (int i = 0; i < 64; i++) {
-		uint32_t t1 = a[7] + (ror(a[4], 6) ^ ror(a[4], 11) ^ ror(a[4], 25)) +
-			      ((a[4] & a[5]) ^ (~a[4] & a[6])) + K[i] + w[i];
-		uint32_t t2 = (ror(a[0], 2) ^ ror(a[0], 13) ^ ror(a[0], 22)) +
-			      ((a[0] & a[1]) ^ (a[0] & a[2]) ^ (a[1] & a[2]));
-		memmove(a + 1, a, 7 * sizeof *a);
-		a[4] += t1;
-		a[0] = t1 + t2;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#include <immintrin.h>
+
+/* The same with the CPU's SHA extensions (SHA-NI): about 5x faster, and
+ * the report hashes every input and output file. The state is kept as
+ * ABEF and CDGH, the layout sha256rnds2 works on; each step does four
+ * rounds, and the message schedule runs four words ahead. */
+__attribute__((target("sha,sse4.1"))) static void blocks_shani(uint32_t h[8], const uint8_t *p, size_t n_blocks)
+{
+	const __m128i swap = _mm_set_epi64x(0x0c0d0e0f08090a0bll, 0x0405060700010203ll); /* big-endian words */
+	__m128i t = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[0]), 0xB1); /* CDAB */
+	__m128i s1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[4]), 0x1B); /* EFGH */
+	__m128i s0 = _mm_alignr_epi8(t, s1, 8);                                         /* ABEF */
+	s1 = _mm_blend_epi16(s1, t, 0xF0);                                               /* CDGH */
+	for (; n_blocks--; p += 64) {
+		__m128i abef = s0, cdgh = s1, m[4];
+#pragma GCC unroll 16
+		for (int j = 0; j < 16; j++) {
+			if (j < 4) {
+				m[j] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * j)), swap);
+			} else { /* W[t] = s1(W[t-2]) + W[t-7] + s0(W[t-15]) + W[t-16], four at once */
+				__m128i x = _mm_sha256msg1_epu32(m[j % 4], m[(j + 1) % 4]);
+				x = _mm_add_epi32(x, _mm_alignr_epi8(m[(j + 3) % 4], m[(j + 2) % 4], 4));
+				m[j % 4] = _mm_sha256msg2_epu32(x, m[(j + 3) % 4]);
+			}
+			__m128i wk = _mm_add_epi32(m[j % 4], _mm_loadu_si128((const __m128i *)&K[4 * j]));
+			s1 = _mm_sha256rnds2_epu32(s1, s0, wk);
+			s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(wk, 0x0E));
+		}
+		s0 = _mm_add_epi32(s0, abef);
+		s1 = _mm_add_epi32(s1, cdgh);
 	}
-	for (int i = 0; i < 8; i++)
-		h[i] += a[i];
+	t = _mm_shuffle_epi32(s0, 0x1B);                        /* FEBA */
+	s1 = _mm_shuffle_epi32(s1, 0xB1);                       /* DCHG */
+	_mm_storeu_si128((__m128i *)&h[0], _mm_blend_epi16(t, s1, 0xF0)); /* DCBA */
+	_mm_storeu_si128((__m128i *)&h[4], _mm_alignr_epi8(s1, t, 8));    /* HGFE */
+}
+
+static int have_shani(void)
+{
+	unsigned a, b, c, d;
+	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(b & 1u << 29))
+		return 0; /* no SHA extensions */
+	return __get_cpuid(1, &a, &b, &c, &d) && (c & 1u << 19); /* and SSE4.1 */
+}
+#endif
+
+static int portable_only;
+
+int sha256_accelerated(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	return have_shani();
+#else
+	return 0;
+#endif
+}
+
+void sha256_portable(int on)
+{
+	portable_only = on;
+}
+
+static void blocks(uint32_t h[8], const uint8_t *p, size_t n_blocks)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	static int shani = -1; /* the same answer in every thread: a benign race */
+	if (shani < 0)
+		shani = have_shani();
+	if (shani && !portable_only) {
+		blocks_shani(h, p, n_blocks);
+		return;
+	}
+#endif
+	blocks_plain(h, p, n_blocks);
 }
 
 void sha256_init(struct sha256 *s)
@@ -63,11 +140,12 @@ void sha256_add(struct sha256 *s, const void *data, size_t n)
 		s->fill += k, p += k, n -= k;
 		if (s->fill < 64)
 			return;
-		block(s->h, s->buf);
+		blocks(s->h, s->buf, 1);
 		s->fill = 0;
 	}
-	for (; n >= 64; p += 64, n -= 64)
-		block(s->h, p);
+	blocks(s->h, p, n / 64);
+	p += n / 64 * 64;
+	n %= 64;
 	memcpy(s->buf, p, n);
 	s->fill = n;
 }

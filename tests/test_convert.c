@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sha256.h"
 #include "testutil.h"
 
 #define ROWS 16
@@ -297,6 +298,41 @@ START_TEST(nan_is_named_with_tensor_and_element)
 END_TEST
 
 /* One selected tensor: the totals are its figures. */
+/* FIPS 180-4's examples and the million a's, through the portable code and
+ * (where the CPU has them) the SHA extensions, fed whole and in odd pieces. */
+START_TEST(sha256_gives_the_standard_digests)
+{
+	static const char *const want[4] = {
+		"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+		"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+		"248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
+		"cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0",
+	};
+	static const char *const msg[3] = { "", "abc", "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq" };
+	size_t n = 1000000;
+	char *a = malloc(n), hex[65];
+	ck_assert_ptr_nonnull(a);
+	memset(a, 'a', n);
+	for (int portable = 0; portable < 2; portable++) {
+		sha256_portable(portable);
+		for (int i = 0; i < 4; i++)
+			for (size_t piece = 1; piece <= 1000; piece = piece * 7 + 2) {
+				struct sha256 h;
+				const char *m = i < 3 ? msg[i] : a;
+				size_t len = i < 3 ? strlen(m) : n;
+				sha256_init(&h);
+				for (size_t at = 0; at < len; at += piece)
+					sha256_add(&h, m + at, len - at < piece ? len - at : piece);
+				sha256_hex(&h, hex);
+				ck_assert_str_eq(hex, want[i]);
+			}
+	}
+	sha256_portable(0);
+	printf("# SHA extensions on this CPU: %s\n", sha256_accelerated() ? "yes, both paths checked" : "no");
+	free(a);
+}
+END_TEST
+
 START_TEST(totals_of_one_tensor_are_its_figures)
 {
 	float v[N];
@@ -329,6 +365,7 @@ int main(void)
 	tcase_add_test(tc, converted_model_is_refused_unless_forced);
 	tcase_add_test(tc, nan_is_named_with_tensor_and_element);
 	tcase_add_test(tc, totals_of_one_tensor_are_its_figures);
+	tcase_add_test(tc, sha256_gives_the_standard_digests);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
