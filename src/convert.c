@@ -5,10 +5,13 @@
  * each selected tensor's RF8 (convert_rf8.c).
  */
 #include <fnmatch.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "convert.h"
+#include "sha256.h"
 
 int ggpack_convert_defaults(struct ggpack_convert_options *o, const char *preset)
 {
@@ -186,31 +189,101 @@ static int tensor_scope(struct ggpack_ctx *ctx, struct ggpack_conversion *c, siz
 	return rc;
 }
 
+/* One tensor's whole pipeline: only its buffers are alive. */
+static int one_tensor(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i)
+{
+	float *w = load(ctx, c, i);
+	if (!w)
+		return GGPACK_E_NOMEM;
+	int rc = measure(ctx, c, i, w);
+	if (!rc && !c->t[i].skip && c->o.deepshape)
+		rc = tensor_scope(ctx, c, i, w);
+	if (!rc && !c->t[i].skip)
+		rc = finish(ctx, c, i, w);
+	free(w);
+	return rc;
+}
+
+void conv_hash_input(const struct ggpack_model *m, char out[65])
+{
+	struct sha256 h;
+	sha256_init(&h);
+	sha256_add(&h, m->file.data, m->file.size);
+	sha256_hex(&h, out);
+}
+
+/* Threads over tensors: each worker takes the next task and runs it alone
+ * (its inner loops inline), so a tensor's figures are those of one thread
+ * whatever the count. Task 0 is the input's digest for the report, which
+ * so costs no time of its own; task i + 1 is tensor i. A failure stops the tensors after it; the
+ * error kept is that of the first failing tensor in model order, so the
+ * message does not depend on timing either. */
+struct tensor_pool {
+	struct ggpack_conversion *c;
+	atomic_size_t next, done;
+	size_t first_failed;       /* model order; n_tensors while none */
+	int rc;
+	struct ggpack_ctx failed;  /* the message of first_failed */
+	pthread_mutex_t lock;
+};
+
+static void *pool_worker(void *arg)
+{
+	struct tensor_pool *p = arg;
+	struct ggpack_conversion *c = p->c;
+	struct ggpack_ctx mine = { { 0 } };
+	bool many = parallel_threads() > 1;
+	parallel_serial_here(many);
+	for (size_t task; (task = atomic_fetch_add(&p->next, 1)) <= c->m->n_tensors;) {
+		if (task == 0) {
+			conv_hash_input(c->m, c->input_sha256);
+			continue;
+		}
+		size_t i = task - 1;
+		pthread_mutex_lock(&p->lock);
+		bool after_failure = i > p->first_failed;
+		pthread_mutex_unlock(&p->lock);
+		if (after_failure || !c->t[i].measured)
+			continue;
+		int rc = one_tensor(&mine, c, i);
+		pthread_mutex_lock(&p->lock);
+		if (rc && i < p->first_failed) {
+			p->first_failed = i, p->rc = rc;
+			p->failed = mine;
+		}
+		size_t done = atomic_fetch_add(&p->done, 1) + 1;
+		if (c->o.progress) /* under the lock: one caller at a time */
+			c->o.progress(c->o.progress_arg, done, c->m->n_tensors);
+		pthread_mutex_unlock(&p->lock);
+	}
+	parallel_serial_here(false);
+	return NULL;
+}
+
+static int run_per_tensor(struct ggpack_ctx *ctx, struct ggpack_conversion *c)
+{
+	struct tensor_pool p = { .c = c, .first_failed = c->m->n_tensors };
+	pthread_t threads[PARALLEL_MAX];
+	unsigned n = parallel_threads(), started = 0;
+	pthread_mutex_init(&p.lock, NULL);
+	for (unsigned k = 1; k < n && k <= c->m->n_tensors; k++) {
+		if (pthread_create(&threads[k], NULL, pool_worker, &p))
+			break; /* fewer threads: the tensors still all run */
+		started = k;
+	}
+	pool_worker(&p);
+	for (unsigned k = 1; k <= started; k++)
+		pthread_join(threads[k], NULL);
+	pthread_mutex_destroy(&p.lock);
+	if (p.rc && ctx)
+		*ctx = p.failed;
+	return p.rc;
+}
+
 static void progress(const struct ggpack_conversion *c, size_t done)
 {
 	if (c->o.progress)
 		c->o.progress(c->o.progress_arg, done, c->m->n_tensors);
-}
-
-/* One tensor at a time: only its buffers are alive. */
-static int run_per_tensor(struct ggpack_ctx *ctx, struct ggpack_conversion *c)
-{
-	int rc = 0;
-	for (size_t i = 0; !rc && i < c->m->n_tensors; i++) {
-		if (!c->t[i].measured)
-			continue;
-		float *w = load(ctx, c, i);
-		if (!w)
-			return GGPACK_E_NOMEM;
-		rc = measure(ctx, c, i, w);
-		if (!rc && !c->t[i].skip && c->o.deepshape)
-			rc = tensor_scope(ctx, c, i, w);
-		if (!rc && !c->t[i].skip)
-			rc = finish(ctx, c, i, w);
-		free(w);
-		progress(c, i + 1);
-	}
-	return rc;
 }
 
 /* Scope model: every selected tensor at once, as one vector in model order. */

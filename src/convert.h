@@ -59,7 +59,11 @@ struct ggpack_conversion {
 	struct ggpack_deepshape_result ds; /* scope model */
 	char *out_path, *out_data_path;    /* where ggpack_conversion_save wrote it */
 	char *init_options;                /* ggpack_init's: the metadata ggpack.init */
+	char input_sha256[65];             /* the input model file's digest; "" until known */
 };
+
+/* The sha256 of a model's file as mapped, 64 hex digits. */
+void conv_hash_input(const struct ggpack_model *m, char out[65]);
 
 /* Element size of a floating dtype. */
 static inline size_t conv_dtype_size(int dtype)

@@ -119,6 +119,9 @@ int chunks_make(float *const *parts, const size_t *lens, size_t n_parts, struct 
 		size_t *n_out);
 
 unsigned parallel_threads(void);
+/* On: parallel_for runs inline in this thread (a worker of a pool over
+ * whole tensors, which must not start threads of its own). */
+void parallel_serial_here(bool on);
 /* How many workers parallel_for will use for n_chunks (worker indices < it). */
 unsigned parallel_workers(size_t n_chunks);
 /* Runs fn(arg, chunk, worker) once for every chunk < n_chunks. */

@@ -12,6 +12,12 @@
 #include "internal.h"
 
 static atomic_uint thread_setting; /* 0: not set, use the machine's CPUs */
+static _Thread_local bool serial_here; /* this thread is one of a pool already */
+
+void parallel_serial_here(bool on)
+{
+	serial_here = on;
+}
 
 void ggpack_set_threads(unsigned n)
 {
@@ -20,6 +26,8 @@ void ggpack_set_threads(unsigned n)
 
 unsigned parallel_threads(void)
 {
+	if (serial_here)
+		return 1;
 	unsigned n = atomic_load(&thread_setting);
 	if (!n) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);

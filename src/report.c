@@ -280,8 +280,10 @@ static int output_json(struct ggpack_ctx *ctx, const char *path, const char *dat
 	struct file_facts f = { 0 }, d = { 0 };
 	ZSTD_CCtx *zc = ZSTD_createCCtx();
 	bool zstd = zc != NULL;
-	if (zc)
+	if (zc) { /* zstd's workers (>= 1) give the same bytes for any count of them */
 		ZSTD_CCtx_setParameter(zc, ZSTD_c_compressionLevel, level);
+		ZSTD_CCtx_setParameter(zc, ZSTD_c_nbWorkers, (int)parallel_threads());
+	}
 	sha256_init(&h);
 	int rc = file_facts(ctx, path, &h, zc, &f);
 	sha256_hex(&h, f.sha256);
@@ -300,15 +302,17 @@ static int output_json(struct ggpack_ctx *ctx, const char *path, const char *dat
 	return 0;
 }
 
-/* The input as mapped: the model's digest, and the sizes of its data files. */
-static json_t *input_json(const struct ggpack_model *m)
+/* The input as mapped: the model's digest (computed while the tensors
+ * were converted, when they were), and the sizes of its data files. */
+static json_t *input_json(const struct ggpack_conversion *c)
 {
-	struct sha256 h;
+	const struct ggpack_model *m = c->m;
 	char hex[65];
 	uint64_t data = 0;
-	sha256_init(&h);
-	sha256_add(&h, m->file.data, m->file.size);
-	sha256_hex(&h, hex);
+	if (c->input_sha256[0])
+		memcpy(hex, c->input_sha256, sizeof hex);
+	else
+		conv_hash_input(m, hex);
 	for (size_t i = 0; i < m->n_ext; i++)
 		data += m->ext[i].map.size;
 	return json_pack("{s:s, s:I, s:I, s:s}", "path", m->path, "bytes", (json_int_t)m->file.size,
@@ -337,7 +341,7 @@ int ggpack_conversion_report(struct ggpack_ctx *ctx, const struct ggpack_convers
 		json_array_append_new(tensors, tensor_json(c, i));
 	json_t *r = json_pack("{s:s, s:{s:s, s:s}, s:s, s:o, s:o, s:o, s:o, s:o, s:o}",
 			      "schema", SCHEMA, "tool", "name", "ggpack", "version", GGPACK_VERSION,
-			      "command", command, "input", input_json(c->m), "output", output,
+			      "command", command, "input", input_json(c), "output", output,
 			      "options", options_object(&c->o), "totals", totals_json(c),
 			      "deepshape", deepshape_json(c), "tensors", tensors);
 	char *text = r ? json_dumps(r, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
