@@ -165,6 +165,7 @@ static float *load(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, si
 		ctx_fail(ctx, GGPACK_E_NOMEM, "%s: tensor '%s': out of memory", c->m->path, t->name);
 	else
 		tensor_read_f32(t, w);
+	model_release_tensor(c->m, t); /* its pages, read once, leave the process */
 	return w;
 }
 
@@ -207,8 +208,13 @@ static int one_tensor(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_
 void conv_hash_input(const struct ggpack_model *m, char out[65])
 {
 	struct sha256 h;
+	size_t piece = (size_t)1 << 22;
 	sha256_init(&h);
-	sha256_add(&h, m->file.data, m->file.size);
+	for (size_t at = 0; at < m->file.size; at += piece) {
+		size_t n = m->file.size - at < piece ? m->file.size - at : piece;
+		sha256_add(&h, m->file.data + at, n);
+		model_release_file(m, m->file.data + at, n);
+	}
 	sha256_hex(&h, out);
 }
 

@@ -23,7 +23,8 @@ struct chunk_sums {
 
 struct sums_job {
 	const float *w, *orig;
-	const uint8_t *codes;
+	uint8_t *codes;            /* error_chunk applies the floor to them */
+	double floor;
 	const double *tab;
 	size_t n;
 	double T[FLOOR_STEPS + 1];
@@ -93,8 +94,9 @@ static void error_chunk(void *arg, size_t c, unsigned worker)
 		size_t n = e - at < 4 ? e - at : 4;
 		v4d o = { 0 }, t = { 0 };
 		for (size_t l = 0; l < n; l++) {
-			uint8_t code = j->codes[at + l];
+			uint8_t code = fabsf(j->w[at + l]) < j->floor ? 0 : j->codes[at + l];
 			bool zero = (code & 0x7f) == 0;
+			j->codes[at + l] = code;
 			o[l] = j->orig[at + l], t[l] = j->tab[code];
 			zeros += zero;
 			underflows += zero && j->w[at + l] != 0;
@@ -147,10 +149,15 @@ static double snr_loss(double e, double e0)
  * SNR without a floor, or 0. */
 static int auto_floor(struct sums_job *j, double max_loss, double *floor)
 {
-	double sq = 0;
-	for (size_t i = 0; i < j->n; i++)
-		sq += (double)j->w[i] * j->w[i];
-	double r = sqrt(sq / (double)j->n);
+	v4d lanes = { 0 };
+	size_t i = 0;
+	for (; i + 4 <= j->n; i += 4) {
+		v4d w = { j->w[i], j->w[i + 1], j->w[i + 2], j->w[i + 3] };
+		lanes += w * w;
+	}
+	for (; i < j->n; i++)
+		lanes[i % 4] += (double)j->w[i] * j->w[i];
+	double r = sqrt(lanes_sum(&lanes) / (double)j->n);
 	struct chunk_sums t;
 	for (int k = 0; k <= FLOOR_STEPS; k++)
 		j->T[k] = k ? ldexp(r, -k) : 0;
@@ -231,7 +238,7 @@ static int code_bits(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, 
 static void saturate_f16(float *w, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		w[i] = fminf(fmaxf(w[i], -F16_RF8_MAX), F16_RF8_MAX);
+		w[i] = w[i] > F16_RF8_MAX ? F16_RF8_MAX : w[i] < -F16_RF8_MAX ? -F16_RF8_MAX : w[i]; /* NaN stays */
 }
 
 static int fail_nomem(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t i)
@@ -268,8 +275,7 @@ static int encode(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, siz
 		return 0;
 	if (auto_floor(j, c->o.floor_max_loss, &ct->floor))
 		return fail_nomem(ctx, c, i);
-	for (size_t k = 0; k < t->params; k++)
-		codes[k] = fabs((double)w[k]) < ct->floor ? 0 : codes[k];
+	j->floor = ct->floor; /* applied to the codes by the error pass */
 	return 0;
 }
 

@@ -254,6 +254,9 @@ struct mapped_file {
  * Returns 0 or GGPACK_E_IO with errno's text in ctx. */
 int mapped_open(struct ggpack_ctx *ctx, const char *path, struct mapped_file *out);
 void mapped_close(struct mapped_file *m);
+/* Lets the whole pages of a range of a read-only file mapping go: the
+ * process's resident memory stops growing with the files it has read. */
+void mapped_release(const void *p, size_t len);
 
 /* ---- strmap.c: string -> uint32 hash map -------------------------------- */
 
@@ -395,6 +398,12 @@ struct ggpack_model {
 
 /* Loads a model from bytes the caller keeps alive until ggpack_model_free
  * (for the fuzzer); path names it in messages and anchors external data. */
+/* After a tensor's (or a file range's) bytes were read: lets their pages
+ * go when they are mapped from a file (mapped_release); a no-op on a
+ * borrowed buffer or typed data. */
+struct index_tensor;
+void model_release_tensor(const struct ggpack_model *m, const struct index_tensor *t);
+void model_release_file(const struct ggpack_model *m, const void *p, size_t len);
 int model_load_buffer(struct ggpack_ctx *ctx, const char *path, const uint8_t *data, size_t size,
 		      struct ggpack_model **out);
 

@@ -49,3 +49,15 @@ void mapped_close(struct mapped_file *m)
 		munmap((void *)(uintptr_t)m->data, m->size);
 	memset(m, 0, sizeof *m);
 }
+
+/* The whole pages of [p, p + len) go back to the page cache: the process
+ * stops counting them, and touching them again reads the file again. Only
+ * for ranges of a read-only file mapping (it would zero anonymous memory). */
+void mapped_release(const void *p, size_t len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t a = (uintptr_t)p, lo = (a + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+	uintptr_t hi = (a + len) & ~((uintptr_t)page - 1);
+	if (page > 0 && hi > lo)
+		madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}

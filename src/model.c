@@ -224,3 +224,16 @@ int ggpack_tensor_get_consumer(const struct ggpack_model *m, size_t i, size_t j,
 					 str_or_empty(c->node->domain), m->graphs[c->graph].path, c->input };
 	return 0;
 }
+
+void model_release_tensor(const struct ggpack_model *m, const struct index_tensor *t)
+{
+	bool mapped = t->storage == GGPACK_STORAGE_EXTERNAL || (t->storage == GGPACK_STORAGE_RAW && !m->borrowed);
+	if (mapped && t->data)
+		mapped_release(t->data, t->bytes);
+}
+
+void model_release_file(const struct ggpack_model *m, const void *p, size_t len)
+{
+	if (!m->borrowed)
+		mapped_release(p, len);
+}

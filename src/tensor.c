@@ -64,15 +64,7 @@ const char *ggpack_storage_name(enum ggpack_storage storage)
 /* IEEE half to double, exactly (subnormals, infinities and NaN included). */
 static double half_to_double(uint16_t h)
 {
-	int e = (h >> 10) & 0x1f, f = h & 0x3ff;
-	double v;
-	if (e == 0)
-		v = ldexp(f, -24);
-	else if (e == 31)
-		v = f ? NAN : INFINITY;
-	else
-		v = ldexp(f | 0x400, e - 25);
-	return (h & 0x8000) ? -v : v;
+	return tensor_f16_to_f32(h);
 }
 
 static double bf16_to_double(uint16_t b)
@@ -80,9 +72,15 @@ static double bf16_to_double(uint16_t b)
 	return tensor_bf16_to_f32(b);
 }
 
+/* Every half is a float: on the bits, without a branch, so that a loop of
+ * it vectorizes (normal, subnormal, infinity and NaN all exact). */
 float tensor_f16_to_f32(uint16_t h)
 {
-	return (float)half_to_double(h); /* every half is a float */
+	uint32_t sign = (uint32_t)(h & 0x8000) << 16, em = h & 0x7fffu;
+	uint32_t normal = (em << 13) + 0x38000000u, special = (em << 13) | 0x7f800000u;
+	uint32_t small = u32_of((float)em * 0x1p-24f);  /* subnormal or zero: em units of 2^-24 */
+	uint32_t bits = pick_u32(em >= 0x7c00, special, pick_u32(em >= 0x400, normal, small));
+	return f32_of(sign | bits);
 }
 
 float tensor_bf16_to_f32(uint16_t b)
@@ -255,12 +253,28 @@ void tensor_store_f32(int dtype, const float *v, size_t n, uint8_t *out)
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "raw tensor data is little-endian");
 
+/* float16 or bfloat16 raw data (little-endian) to float32, vectorized. */
+SIMD_CLONES
+static void read_halves(int dtype, const uint8_t *raw, size_t n, float *restrict dst)
+{
+	if (dtype == GGPACK_DTYPE_FLOAT16)
+		for (size_t k = 0; k < n; k++)
+			dst[k] = tensor_f16_to_f32((uint16_t)(raw[2 * k] | raw[2 * k + 1] << 8));
+	else
+		for (size_t k = 0; k < n; k++)
+			dst[k] = tensor_bf16_to_f32((uint16_t)(raw[2 * k] | raw[2 * k + 1] << 8));
+}
+
 void tensor_read_f32(const struct index_tensor *t, float *dst)
 {
 	int dtype = t->proto->data_type;
 	if (t->storage == GGPACK_STORAGE_RAW || t->storage == GGPACK_STORAGE_EXTERNAL) {
 		if (dtype == GGPACK_DTYPE_FLOAT) {
 			memcpy(dst, t->data, t->params * 4);
+			return;
+		}
+		if (dtype == GGPACK_DTYPE_FLOAT16 || dtype == GGPACK_DTYPE_BFLOAT16) {
+			read_halves(dtype, t->data, t->params, dst);
 			return;
 		}
 		for (size_t k = 0; k < t->params; k++)

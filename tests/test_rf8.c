@@ -422,6 +422,24 @@ START_TEST(codes_do_not_depend_on_the_thread_count)
 }
 END_TEST
 
+/* Every one of the 65,536 halves converts to the float of its definition:
+ * (-1)^s 2^(e-15) (1 + f/1024), subnormals f 2^-24, infinities and NaN. */
+START_TEST(every_half_converts_exactly)
+{
+	for (uint32_t h = 0; h < 65536; h++) {
+		int e = (h >> 10) & 0x1f, f = h & 0x3ff;
+		double want = e == 0 ? ldexp(f, -24) : e == 31 ? (f ? NAN : INFINITY) : ldexp(f | 0x400, e - 25);
+		want = h & 0x8000 ? -want : want;
+		float got = tensor_f16_to_f32((uint16_t)h);
+		if (isnan(want))
+			ck_assert_msg(isnan(got), "half 0x%04x: %g, want NaN", h, (double)got);
+		else
+			ck_assert_msg((double)got == want && !signbit(got) == !signbit(want), "half 0x%04x: %g, want %g",
+				      h, (double)got, want);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("rf8");
@@ -439,6 +457,7 @@ int main(void)
 	tcase_add_test(tc, every_dtype_encodes_like_float32);
 	tcase_add_test(tc, codes_do_not_depend_on_the_thread_count);
 	tcase_add_test(tc, float64_nearest_agrees_with_brute_force);
+	tcase_add_test(tc, every_half_converts_exactly);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
