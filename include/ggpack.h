@@ -511,7 +511,15 @@ struct ggpack_convert_options {
 	int grid;                           /**< the grid of bits_before and of non-RF8 bits (13) */
 	int zstd_level;                     /**< 3 */
 	int force;                          /**< convert a model ggpack already converted */
-	/** called after each tensor (done of total) from the calling thread; may be NULL */
+	/** where converted tensors wait for the save: NULL keeps them in memory; a
+	 *  folder puts them in an unlinked file there as each is made, so memory
+	 *  does not grow with the model (the CLI's convert: the output's folder) */
+	const char *spill_dir;
+	/** 1: keep the figures of converted tensors, not their contents (a report
+	 *  that saves nothing); ggpack_conversion_save then refuses */
+	int discard_data;
+	/** called after each tensor (done of total), one call at a time, from
+	 *  any of the threads converting; may be NULL */
 	void (*progress)(void *arg, size_t done, size_t total);
 	void *progress_arg;
 };

@@ -4,11 +4,14 @@
  * DeepShape (scope tensor per tensor, scope model over all of them) before
  * each selected tensor's RF8 (convert_rf8.c).
  */
+#include <errno.h>
 #include <fnmatch.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "convert.h"
 #include "sha256.h"
@@ -35,12 +38,95 @@ int ggpack_convert_defaults(struct ggpack_convert_options *o, const char *preset
 	return 0;
 }
 
+struct ggpack_conversion *conv_new(const struct ggpack_model *m)
+{
+	struct ggpack_conversion *c = calloc(1, sizeof *c);
+	if (c) {
+		c->m = m;
+		c->spill_fd = -1;
+	}
+	return c;
+}
+
+/* ---- where converted tensors wait for the save -------------------------- */
+
+static int spill_open(struct ggpack_ctx *ctx, struct ggpack_conversion *c)
+{
+	c->spill_fd = -1;
+	if (!c->o.spill_dir || c->o.discard_data)
+		return 0;
+	size_t len = strlen(c->o.spill_dir) + 32;
+	char *path = malloc(len);
+	if (!path)
+		return ctx_fail(ctx, GGPACK_E_NOMEM, "%s: out of memory", c->m->path);
+	snprintf(path, len, "%s/.ggpack-spill-XXXXXX", c->o.spill_dir);
+	c->spill_fd = mkstemp(path);
+	int e = errno;
+	if (c->spill_fd >= 0)
+		unlink(path); /* it goes when closed, whatever happens */
+	int rc = c->spill_fd < 0 ? ctx_fail(ctx, GGPACK_E_IO, "%s: cannot create a temporary file: %s", path,
+					    strerror(e))
+				 : 0;
+	free(path);
+	return rc;
+}
+
+int conv_data_made(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i)
+{
+	struct conv_tensor *ct = &c->t[i];
+	ct->converted = true;
+	if (c->o.discard_data) {
+		free(ct->data);
+		ct->data = NULL;
+		return 0;
+	}
+	if (c->spill_fd < 0)
+		return 0;
+	uint64_t off = atomic_fetch_add(&c->spill_end, ct->data_bytes);
+	for (uint64_t done = 0; done < ct->data_bytes;) {
+		ssize_t n = pwrite(c->spill_fd, (uint8_t *)ct->data + done, ct->data_bytes - done, (off_t)(off + done));
+		if (n <= 0)
+			return ctx_fail(ctx, GGPACK_E_IO, "%s: tensor '%s': cannot write the temporary file in %s: %s",
+					c->m->path, c->m->tensors[i].name, c->o.spill_dir, strerror(errno));
+		done += (uint64_t)n;
+	}
+	free(ct->data);
+	ct->data = NULL;
+	ct->spilled = true;
+	ct->spill_off = off;
+	return 0;
+}
+
+/* Once every tensor is converted: the spill file mapped, each spilled
+ * tensor's data pointing into it (its pages are read when saved). */
+static int spill_map(struct ggpack_ctx *ctx, struct ggpack_conversion *c)
+{
+	c->spill_size = atomic_load(&c->spill_end);
+	if (c->spill_fd < 0 || !c->spill_size)
+		return 0;
+	c->spill_map = mmap(NULL, c->spill_size, PROT_READ, MAP_SHARED, c->spill_fd, 0);
+	if (c->spill_map == MAP_FAILED) {
+		c->spill_map = NULL;
+		return ctx_fail(ctx, GGPACK_E_IO, "%s: cannot map the temporary file: %s", c->m->path,
+				strerror(errno));
+	}
+	for (size_t i = 0; i < c->m->n_tensors; i++)
+		if (c->t[i].spilled)
+			c->t[i].data = (uint8_t *)c->spill_map + c->t[i].spill_off;
+	return 0;
+}
+
 void ggpack_conversion_free(struct ggpack_conversion *c)
 {
 	if (!c)
 		return;
 	for (size_t i = 0; c->t && i < c->m->n_tensors; i++)
-		free(c->t[i].data);
+		if (!c->t[i].spilled)
+			free(c->t[i].data);
+	if (c->spill_map)
+		munmap(c->spill_map, c->spill_size);
+	if (c->spill_fd >= 0)
+		close(c->spill_fd);
 	free(c->t);
 	free(c->out_path);
 	free(c->out_data_path);
@@ -350,10 +436,9 @@ static int check_options(struct ggpack_ctx *ctx, const struct ggpack_convert_opt
 int ggpack_convert(struct ggpack_ctx *ctx, const struct ggpack_model *m,
 		   const struct ggpack_convert_options *options, struct ggpack_conversion **out)
 {
-	struct ggpack_conversion *c = calloc(1, sizeof *c);
+	struct ggpack_conversion *c = conv_new(m);
 	if (!c)
 		return ctx_fail(ctx, GGPACK_E_NOMEM, "%s: out of memory", m->path);
-	c->m = m;
 	if (options)
 		c->o = *options;
 	else
@@ -366,10 +451,14 @@ int ggpack_convert(struct ggpack_ctx *ctx, const struct ggpack_model *m,
 	if (!rc && !(c->t = calloc(m->n_tensors + 1, sizeof *c->t)))
 		rc = ctx_fail(ctx, GGPACK_E_NOMEM, "%s: out of memory", m->path);
 	if (!rc)
+		rc = spill_open(ctx, c);
+	if (!rc)
 		rc = select_tensors(ctx, c);
 	if (!rc)
 		rc = c->o.deepshape && c->o.ds_scope == GGPACK_DS_MODEL ? run_model_scope(ctx, c)
 									  : run_per_tensor(ctx, c);
+	if (!rc)
+		rc = spill_map(ctx, c);
 	if (rc) {
 		ggpack_conversion_free(c);
 		return rc;
@@ -383,13 +472,13 @@ int ggpack_conversion_keep(struct ggpack_ctx *ctx, struct ggpack_conversion *c, 
 {
 	for (size_t k = 0; k < n; k++) {
 		size_t i = 0;
-		while (i < c->m->n_tensors && !(c->t[i].data && !strcmp(c->m->tensors[i].name, names[k])))
+		while (i < c->m->n_tensors && !(c->t[i].converted && !strcmp(c->m->tensors[i].name, names[k])))
 			i++;
 		if (i == c->m->n_tensors)
 			return ctx_fail(ctx, GGPACK_E_USAGE, "%s: no converted tensor '%s'", c->m->path, names[k]);
 	}
 	for (size_t i = 0; i < c->m->n_tensors; i++) {
-		c->t[i].held = c->t[i].data != NULL;
+		c->t[i].held = c->t[i].converted;
 		for (size_t k = 0; c->t[i].held && k < n; k++)
 			c->t[i].held = strcmp(c->m->tensors[i].name, names[k]) != 0;
 	}

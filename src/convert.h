@@ -29,15 +29,18 @@ struct conv_tensor {
 	bool lut;                      /* stored as codes + table */
 	const char *store_note;        /* why a lut tensor went to the float store */
 	uint8_t table[256 * 8];        /* RF8 decoded values in the tensor's dtype */
+	bool converted;                /* new contents were made (data may be spilled or discarded) */
 	void *data;                    /* new raw elements: codes (lut) or values */
 	uint64_t data_bytes;
+	bool spilled;                  /* data lies in the spill file's mapping, at spill_off */
+	uint64_t spill_off;
 	bool held;                     /* converted, but written as it was (ggpack_conversion_keep) */
 };
 
 /* Whether a tensor's new contents are written, and stored as lut. */
 static inline bool conv_written(const struct conv_tensor *ct)
 {
-	return ct->data && !ct->held;
+	return ct->converted && !ct->held;
 }
 
 static inline bool conv_lut(const struct conv_tensor *ct)
@@ -60,7 +63,18 @@ struct ggpack_conversion {
 	char *out_path, *out_data_path;    /* where ggpack_conversion_save wrote it */
 	char *init_options;                /* ggpack_init's: the metadata ggpack.init */
 	char input_sha256[65];             /* the input model file's digest; "" until known */
+	int spill_fd;                      /* o.spill_dir's unlinked file, or -1 */
+	_Atomic uint64_t spill_end;        /* its next free offset */
+	void *spill_map;                   /* all of it, read-only, once converted */
+	uint64_t spill_size;
 };
+
+/* A conversion of m with nothing in it yet (every constructor's start). */
+struct ggpack_conversion *conv_new(const struct ggpack_model *m);
+
+/* A selected tensor's new contents are made (ct->data, data_bytes): they
+ * stay in memory, go to the spill file, or go (discard_data). */
+int conv_data_made(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i);
 
 /* The sha256 of a model's file as mapped, 64 hex digits. */
 void conv_hash_input(const struct ggpack_model *m, char out[65]);
@@ -74,10 +88,10 @@ static inline size_t conv_dtype_size(int dtype)
 /* convert_rf8.c: RF8 of one selected tensor: w (float32 working values,
  * modified only by the float16 saturation) against orig (the input, may be
  * w itself); fills rf8, E, floor, codes or values, err, bits. */
-int conv_rf8(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t i, float *w,
+int conv_rf8(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, float *w,
 	     const float *orig);
 /* The tensor's new values without RF8 (DeepShape alone): w in its dtype. */
-int conv_plain(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t i, const float *w,
+int conv_plain(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, const float *w,
 	       const float *orig);
 
 /* store.c: why a tensor of dtype and n params goes to the float store

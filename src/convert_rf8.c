@@ -279,7 +279,7 @@ static int encode(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, siz
 	return 0;
 }
 
-int conv_rf8(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t i, float *w,
+int conv_rf8(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, float *w,
 	     const float *orig)
 {
 	const struct index_tensor *t = &c->m->tensors[i];
@@ -308,17 +308,17 @@ int conv_rf8(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t i
 	ct->lut = c->o.store == GGPACK_STORE_LUT && !ct->store_note;
 	if (ct->lut) {
 		ct->data = codes, ct->data_bytes = n;
-		return 0;
+		return conv_data_made(ctx, c, i);
 	}
 	ct->data = gather_table(ct->table, width, codes, n);
 	ct->data_bytes = n * width;
 	free(codes);
-	return ct->data ? 0 : fail_nomem(ctx, c, i);
+	return ct->data ? conv_data_made(ctx, c, i) : fail_nomem(ctx, c, i);
 }
 
 /* ---- DeepShape without RF8 ---------------------------------------------- */
 
-int conv_plain(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t i, const float *w,
+int conv_plain(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, const float *w,
 	       const float *orig)
 {
 	const struct index_tensor *t = &c->m->tensors[i];
@@ -348,5 +348,5 @@ int conv_plain(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t
 		return rc == GGPACK_E_NOMEM ? fail_nomem(ctx, c, i) : rc;
 	}
 	ct->data = out, ct->data_bytes = n * width;
-	return 0;
+	return conv_data_made(ctx, c, i);
 }

@@ -96,6 +96,7 @@ static int init_tensor(struct ggpack_ctx *ctx, struct init_state *st, const stru
 	if ((st->c->t[i].data = malloc(t->params * conv_dtype_size(t->proto->data_type) + 1)))
 		tensor_store_f32(t->proto->data_type, v, t->params, st->c->t[i].data);
 	st->c->t[i].data_bytes = t->params * conv_dtype_size(t->proto->data_type);
+	st->c->t[i].converted = st->c->t[i].data != NULL;
 	free(v);
 	if (!st->c->t[i].data)
 		return ctx_fail(ctx, GGPACK_E_NOMEM, "%s: out of memory", st->c->m->path);
@@ -131,12 +132,11 @@ int ggpack_init(struct ggpack_ctx *ctx, const struct ggpack_model *m, const stru
 {
 	if (!(o->shape > 0) || !(o->xi > 0) || !o->n_ops)
 		return ctx_fail(ctx, GGPACK_E_USAGE, "init: the shape and xi must be positive, with some --ops");
-	struct init_state st = { calloc(1, sizeof *st.c), { { 0 } }, json_array() };
+	struct init_state st = { conv_new(m), { { 0 } }, json_array() };
 	int rc = st.c ? 0 : ctx_fail(ctx, GGPACK_E_NOMEM, "%s: out of memory", m->path);
 	if (!rc && !(st.c->t = calloc(m->n_tensors + 1, sizeof *st.c->t)))
 		rc = ctx_fail(ctx, GGPACK_E_NOMEM, "%s: out of memory", m->path);
 	if (!rc) {
-		st.c->m = m;
 		ggpack_convert_defaults(&st.c->o, "safe");
 		json_t *opts = json_pack("{s:f, s:f, s:I}", "shape", o->shape, "xi", o->xi, "seed",
 					 (json_int_t)o->seed);

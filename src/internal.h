@@ -322,6 +322,7 @@ struct save_change {
 	uint64_t bytes;
 	int32_t dtype;     /* 0 keeps it */
 	const char *name;  /* NULL keeps it */
+	bool mapped;       /* data lies in a read-only file mapping: its pages may go once written */
 };
 
 /* Everything a conversion changes: per-tensor contents (n_tensors entries

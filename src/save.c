@@ -19,6 +19,7 @@
 struct ext_chunk {
 	const uint8_t *data;
 	uint64_t len, offset;
+	bool mapped;       /* from a read-only file mapping: its pages go once written */
 };
 
 struct save_plan {
@@ -214,7 +215,10 @@ static int plan_tensor(struct save_plan *p, const struct ggpack_model *m, size_t
 	int rc = source_of(p, tp, i, &data, &bytes);
 	if (!rc && tp->external) {
 		off = (p->data_size + DATA_ALIGN - 1) / DATA_ALIGN * DATA_ALIGN;
-		p->chunks[p->n_chunks++] = (struct ext_chunk){ data, bytes, off };
+		bool mapped = tp->change ? tp->change->mapped
+					 : tp->t->storage == GGPACK_STORAGE_EXTERNAL ||
+						   (tp->t->storage == GGPACK_STORAGE_RAW && !m->borrowed);
+		p->chunks[p->n_chunks++] = (struct ext_chunk){ data, bytes, off, mapped };
 		p->data_size = off + bytes;
 	}
 	if (!rc)
@@ -327,6 +331,8 @@ static int write_data_file(struct ggpack_ctx *ctx, const struct save_plan *p, in
 			rc = splice_sink_write(&sink, zeros, (size_t)(p->chunks[i].offset - sink.written));
 		if (!rc)
 			rc = splice_sink_write(&sink, p->chunks[i].data, p->chunks[i].len);
+		if (!rc && p->chunks[i].mapped) /* written (or copied to the sink): memory stays flat */
+			mapped_release(p->chunks[i].data, p->chunks[i].len);
 	}
 	if (!rc)
 		rc = splice_sink_flush(&sink);

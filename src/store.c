@@ -456,7 +456,7 @@ int store_make(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, struct
 	for (size_t i = 0; !rc && i < m->n_tensors; i++) {
 		if (!conv_written(&c->t[i]))
 			continue;
-		s->changes[i] = (struct save_change){ c->t[i].data, c->t[i].data_bytes, 0, NULL };
+		s->changes[i] = (struct save_change){ c->t[i].data, c->t[i].data_bytes, 0, NULL, c->t[i].spilled };
 		if (conv_lut(&c->t[i]))
 			rc = plan_lut(s, c, i, table_of[i]);
 	}
@@ -478,6 +478,8 @@ int ggpack_conversion_save(struct ggpack_ctx *ctx, struct ggpack_conversion *c, 
 	struct store *s;
 	struct save_changes ch;
 	bool external = false;
+	if (c->o.discard_data)
+		return ctx_fail(ctx, GGPACK_E_USAGE, "%s: this conversion kept no contents (discard_data)", path);
 	int rc = store_make(ctx, c, &s, &ch);
 	if (rc)
 		return rc;

@@ -5,9 +5,11 @@
  * the float store as the table's entries, the refusal of a converted model,
  * NaN named with its element, and report totals.
  */
+#include <dirent.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sha256.h"
 #include "testutil.h"
@@ -333,6 +335,51 @@ START_TEST(sha256_gives_the_standard_digests)
 }
 END_TEST
 
+/* Tensors kept in memory, spilled to a file in a folder, or discarded: the
+ * same saved bytes and the same report; a discarded conversion is not
+ * saved, and the spill file is gone from its folder. */
+START_TEST(spilled_and_discarded_conversions_match_memory)
+{
+	float v[N];
+	laplace_values(v);
+	struct ggpack_model *m = tu_load(matmul_model("spill.onnx", v, 8), 0, NULL, 0);
+	struct ggpack_convert_options o;
+	ggpack_convert_defaults(&o, "safe");
+	struct ggpack_conversion *mem = convert(m, &o, 0, NULL);
+	o.spill_dir = tu_tmpdir();
+	struct ggpack_conversion *spill = convert(m, &o, 0, NULL);
+	o.spill_dir = NULL;
+	o.discard_data = 1;
+	struct ggpack_conversion *gone = convert(m, &o, 0, NULL);
+	save(mem, tu_path("spill.mem.onnx"));
+	save(spill, tu_path("spill.file.onnx"));
+	size_t a_len, b_len;
+	uint8_t *a = tu_read(tu_path("spill.mem.onnx"), &a_len), *b = tu_read(tu_path("spill.file.onnx"), &b_len);
+	ck_assert_int_eq(a_len, b_len);
+	ck_assert_int_eq(memcmp(a, b, a_len), 0);
+	json_t *r_mem = report_of(mem), *r_gone = report_of(gone);
+	ck_assert_msg(json_equal(json_object_get(r_mem, "tensors"), json_object_get(r_gone, "tensors")),
+		      "the tensors' figures differ");
+	struct ggpack_ctx *ctx = ggpack_ctx_new();
+	ck_assert_int_eq(ggpack_conversion_save(ctx, gone, tu_path("spill.gone.onnx"), NULL), GGPACK_E_USAGE);
+	ck_assert_int_ne(access(tu_path("spill.gone.onnx"), F_OK), 0);
+	ggpack_ctx_free(ctx);
+	json_decref(r_mem);
+	json_decref(r_gone);
+	free(a);
+	free(b);
+	ggpack_conversion_free(mem);
+	ggpack_conversion_free(spill);
+	ggpack_conversion_free(gone);
+	ggpack_model_free(m);
+	DIR *d = opendir(tu_tmpdir());
+	for (struct dirent *e; d && (e = readdir(d));)
+		ck_assert_msg(strncmp(e->d_name, ".ggpack-spill", 13) != 0, "a spill file is left: %s", e->d_name);
+	if (d)
+		closedir(d);
+}
+END_TEST
+
 START_TEST(totals_of_one_tensor_are_its_figures)
 {
 	float v[N];
@@ -366,6 +413,7 @@ int main(void)
 	tcase_add_test(tc, nan_is_named_with_tensor_and_element);
 	tcase_add_test(tc, totals_of_one_tensor_are_its_figures);
 	tcase_add_test(tc, sha256_gives_the_standard_digests);
+	tcase_add_test(tc, spilled_and_discarded_conversions_match_memory);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

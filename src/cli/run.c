@@ -3,6 +3,7 @@
  * model, run the pipeline with progress on a terminal, save when asked,
  * and produce the report as JSON text and as a parsed object.
  */
+#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -44,8 +45,15 @@ int cli_run_pipeline(const struct cli_args *a, const char *command, const char *
 	struct ggpack_conversion *c = NULL;
 	struct ggpack_convert_options o = a->conv;
 	struct progress p = { path, cli_now(), 0 };
-	if (!ctx)
+	char *out_dir = save ? strdup(a->output) : NULL;
+	if (!ctx || (save && !out_dir))
 		return fputs("ggpack: out of memory\n", stderr), 1;
+	/* memory that does not grow with the model: converted tensors wait in
+	 * a temporary file beside the output; a report keeps only figures */
+	if (save)
+		o.spill_dir = dirname(out_dir);
+	else
+		o.discard_data = 1;
 	if (!a->quiet && isatty(STDERR_FILENO))
 		o.progress = show_progress, o.progress_arg = &p;
 	int rc = ggpack_model_load(ctx, path, &m);
@@ -70,6 +78,7 @@ int cli_run_pipeline(const struct cli_args *a, const char *command, const char *
 	ggpack_conversion_free(c);
 	ggpack_model_free(m);
 	ggpack_ctx_free(ctx);
+	free(out_dir);
 	return rc;
 }
 
