@@ -40,7 +40,7 @@ size_t ggpack_hist_distinct(const struct ggpack_hist *h)
 }
 
 /* The non-zero bins of a dense histogram whose bin 0 is symbol `base`. */
-static int hist_from_dense(const uint64_t *bins, size_t n_bins, int64_t base, struct ggpack_hist **out)
+int hist_from_dense(const uint64_t *bins, size_t n_bins, int64_t base, struct ggpack_hist **out)
 {
 	size_t k = 0;
 	for (size_t i = 0; i < n_bins; i++)

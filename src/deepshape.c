@@ -173,7 +173,7 @@ static int make_dense_index(struct ds_state *s)
 static int analyse(struct ds_state *s, const struct ggpack_deepshape_params *prm, struct ggpack_gg *g,
 		   bool *fitted)
 {
-	int rc = hist_grid_parts(s->v.parts, s->v.lens, s->v.n_parts, prm->grid, &s->h);
+	int rc = ds_levels(s, prm->grid);
 	if (rc == GGPACK_E_INVALID)
 		return ctx_fail(s->ctx, rc, "DeepShape: a weight is NaN or infinite");
 	if (rc)

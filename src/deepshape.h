@@ -46,6 +46,7 @@ struct ds_state {
 	struct ds_target t;
 	uint32_t *dense;           /* level - h->symbols[first] -> entry, when small */
 	unsigned sub;              /* sub-bins per in-range level (a power of 2) */
+	bool counted;              /* the sub-bins were counted with the levels, over every level */
 	bool direct;               /* bins cover every level of [lo, hi]: index by arithmetic */
 	int64_t lo, hi;            /* the in-range levels, mu_q - P .. mu_q + P */
 	uint64_t *bin_count;       /* per (entry - first) * sub + sub-bin */
@@ -64,6 +65,10 @@ struct ds_state {
 /* deepshape_bins.c */
 int64_t level_of_rank(const struct ds_target *t, uint64_t r, size_t *i);
 size_t entry_of(const struct ds_state *s, int64_t q);
+/* Step 1: the levels' histogram s->h. When every level of the vector fits
+ * the sub-bin table, the same pass counts the sub-bins of step 5 too
+ * (s->counted), which spares a pass over the data. */
+int ds_levels(struct ds_state *s, int grid);
 /* Step 5 for the in-range elements once the targets are known, and step 6. */
 int ds_reshape(struct ds_state *s);
 /* Step 6 alone: every value on the grid, keeping its level. */

@@ -39,11 +39,13 @@ size_t entry_of(const struct ds_state *s, int64_t q)
 	return lo;
 }
 
-/* Monotone key of a float: unsigned order equals numeric order. */
+/* Monotone key of a float: unsigned order equals numeric order, and -0
+ * has the key of +0 (equal values: their order is their positions'). */
 static inline uint32_t float_key(float x)
 {
 	uint32_t u;
 	memcpy(&u, &x, 4);
+	u = u & 0x7fffffffu ? u : 0;
 	return u & 0x80000000u ? ~u : u | 0x80000000u;
 }
 
@@ -266,11 +268,19 @@ static int edge_cursors(struct ds_state *s, size_t n_bins)
 }
 
 /* Walks the sub-bins in rank order: a bin inside one target's ranks maps
- * to it (or keeps its q past the counted ranks); the others are edge bins. */
+ * to it (or keeps its q past the counted ranks); the others are edge bins.
+ * Bins of levels outside mu_q +- P (counted with every level) keep theirs. */
 static int bins_map(struct ds_state *s)
 {
 	size_t levels = s->direct ? (size_t)(s->hi - s->lo + 1) : s->last - s->first;
 	size_t n_bins = levels * s->sub, cap = 16, ti = 0;
+	size_t in_from = 0, in_to = n_bins;
+	if (s->counted) { /* mu_q +- P within [lo, hi]: no element lies outside */
+		int64_t a = s->r.mu_q - s->r.P > s->lo ? s->r.mu_q - s->r.P : s->lo;
+		int64_t b = s->r.mu_q + s->r.P < s->hi ? s->r.mu_q + s->r.P : s->hi;
+		in_from = (size_t)(a - s->lo) * s->sub;
+		in_to = b >= a ? (size_t)(b - s->lo + 1) * s->sub : in_from;
+	}
 	uint64_t rank = 0;
 	s->bin_target_mem = malloc((n_bins + 1) * sizeof *s->bin_target);
 	s->edges = calloc(cap, sizeof *s->edges);
@@ -281,6 +291,10 @@ static int bins_map(struct ds_state *s)
 	for (size_t i = 0; i < n_bins; i++) {
 		uint64_t n = s->bin_count[i];
 		size_t tj = ti;
+		if (i < in_from || i >= in_to) {
+			s->bin_target[i] = BIN_KEEP;
+			continue;
+		}
 		int64_t a = level_of_rank(&s->t, rank, &ti);
 		int64_t b = n ? level_of_rank(&s->t, rank + n - 1, &tj) : a;
 		if (a == b) {
@@ -412,8 +426,43 @@ void ds_snap(struct ds_state *s)
 }
 
 /* Passes 4-6 once the targets are known. */
+/* Every level from the largest magnitude: when levels x 64 sub-bins fit,
+ * one pass counts the sub-bins, and the level counts are their sums. */
+int ds_levels(struct ds_state *s, int grid)
+{
+	uint32_t bits = 0;
+	for (size_t p = 0; p < s->v.n_parts; p++) {
+		uint32_t b = tensor_max_abs_bits_parallel(s->v.parts[p], s->v.lens[p], 0);
+		bits = b > bits ? b : bits;
+	}
+	if (bits >= 0x7f800000)
+		return GGPACK_E_INVALID; /* NaN or infinity */
+	double qmax = rint((double)f32_of(bits) * s->scale);
+	if ((2 * qmax + 1) * 64 > MAX_BINS)
+		return hist_grid_parts(s->v.parts, s->v.lens, s->v.n_parts, grid, &s->h);
+	size_t levels = (size_t)(2 * qmax) + 1, n_bins = levels * 64;
+	s->lo = -(int64_t)qmax, s->hi = (int64_t)qmax;
+	s->direct = true;
+	s->sub = 64;
+	s->counted = true;
+	uint64_t *per_level = calloc(levels, sizeof *per_level);
+	s->bin_count = calloc(n_bins + 1, sizeof *s->bin_count);
+	if (!per_level || !s->bin_count || bin_count_pass(s, n_bins)) {
+		free(per_level);
+		return GGPACK_E_NOMEM;
+	}
+	for (size_t b = 0; b < n_bins; b++)
+		per_level[b / 64] += s->bin_count[b];
+	int rc = hist_from_dense(per_level, levels, s->lo, &s->h);
+	free(per_level);
+	return rc;
+}
+
 int ds_reshape(struct ds_state *s)
 {
+	int rc;
+	if (s->counted)
+		return (rc = bins_map(s)) ? rc : assign(s);
 	s->lo = s->r.mu_q - s->r.P;
 	s->hi = s->r.mu_q + s->r.P;
 	/* bins over every level of the range when it is small enough, else
@@ -426,8 +475,7 @@ int ds_reshape(struct ds_state *s)
 	s->bin_count = calloc(levels * s->sub + 1, sizeof *s->bin_count);
 	if (!s->bin_count)
 		return ds_nomem(s);
-	int rc = bin_count_pass(s, levels * s->sub);
-	if (rc)
+	if ((rc = bin_count_pass(s, levels * s->sub)))
 		return ds_nomem(s);
 	if ((rc = bins_map(s)))
 		return rc;
