@@ -1,0 +1,31 @@
+#!/bin/bash
+# scale_threads.sh - the 16 MiB synthetic LLM-like models of the scale
+# benchmark (bench/gen_llm.c, float32 inline and float16 external): convert
+# and report give byte-identical outputs for --threads 1, 2 and 3, the
+# output passes the ONNX checker, and memory is bounded: the converted
+# tensors wait in a spill file that is gone afterwards.
+set -u
+. "$(dirname "$0")/tap.sh"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ggpack-scale-XXXXXX"); trap 'rm -rf "$tmp"' EXIT
+"$GEN_LLM" "$tmp/s16.onnx" --mib 16 > /dev/null
+"$GEN_LLM" "$tmp/e16h.onnx" --mib 16 --fp16 --external > /dev/null
+for m in s16 e16h; do
+	for preset in safe paper; do
+		for t in 1 2 3; do
+			mkdir -p "$tmp/t$t"
+			"$GGPACK" convert "$tmp/$m.onnx" -o "$tmp/t$t/out.onnx" --preset "$preset" --threads "$t" \
+				--format json -q > "$tmp/t$t/report.json"
+			sed -i "s|$tmp/t$t/|OUT/|g" "$tmp/t$t/report.json"
+		done
+		same() { cmp -s "$tmp/t1/$1" "$tmp/t2/$1" && cmp -s "$tmp/t1/$1" "$tmp/t3/$1"; }
+		check "$m $preset: the same model for --threads 1, 2, 3" same out.onnx
+		[ -f "$tmp/t1/out.onnx.data" ] && check "$m $preset: the same data file for --threads 1, 2, 3" same out.onnx.data
+		check "$m $preset: the same report for --threads 1, 2, 3" same report.json
+		check "$m $preset: the output passes the ONNX checker" \
+			"$PYTHON" -c "import onnx, sys; onnx.checker.check_model(sys.argv[1])" "$tmp/t2/out.onnx"
+		check "$m $preset: no spill file is left beside the output" \
+			sh -c "! ls -A '$tmp/t2' | grep -q spill"
+		rm -rf "$tmp"/t?
+	done
+done
+done_testing
