@@ -52,7 +52,6 @@ struct ggpack_conversion *conv_new(const struct ggpack_model *m)
 
 static int spill_open(struct ggpack_ctx *ctx, struct ggpack_conversion *c)
 {
-	c->spill_fd = -1;
 	if (!c->o.spill_dir || c->o.discard_data)
 		return 0;
 	size_t len = strlen(c->o.spill_dir) + 32;
@@ -307,9 +306,9 @@ void conv_hash_input(const struct ggpack_model *m, char out[65])
 /* Threads over tensors: each worker takes the next task and runs it alone
  * (its inner loops inline), so a tensor's figures are those of one thread
  * whatever the count. Task 0 is the input's digest for the report, which
- * so costs no time of its own; task i + 1 is tensor i. A failure stops the tensors after it; the
- * error kept is that of the first failing tensor in model order, so the
- * message does not depend on timing either. */
+ * so costs no time of its own; task i + 1 is tensor i. A failure stops
+ * the tensors after it; the error kept is that of the first failing
+ * tensor in model order, so the message does not depend on timing either. */
 struct tensor_pool {
 	struct ggpack_conversion *c;
 	atomic_size_t next, done;

@@ -35,8 +35,6 @@ struct sums_job {
  * 4 doubles, added in one fixed order at the end: GCC does not vectorize a
  * plain double sum (it may not reorder it), and 4 lanes are still one
  * order, whatever the thread count. */
-typedef double v4d __attribute__((vector_size(32)));
-typedef int64_t v4l __attribute__((vector_size(32)));
 
 static double lanes_sum(const v4d *v)
 {

@@ -46,10 +46,6 @@ static int64_t find_P(const struct ggpack_hist *h, uint64_t min_count)
  * scalar form); the lanes are added in one fixed order at the end, so the
  * result depends on nothing but the values. */
 #define FIT_LANES 16
-typedef double v4d __attribute__((vector_size(32)));
-typedef float v4f __attribute__((vector_size(16)));
-typedef int32_t v4i __attribute__((vector_size(16)));
-typedef int64_t v4l __attribute__((vector_size(32)));
 
 struct fit_lanes {
 	v4d sum[4], abs[4], sq[4];

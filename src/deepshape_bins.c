@@ -154,29 +154,6 @@ static int radix_sort(struct edge_elem *a, size_t n)
 	return 0;
 }
 
-/* Runs the statements given for every value x[i] of chunk c, block by
- * block, with its level q (a float) and its bin (-1 out of range). */
-#define FOR_EACH_BIN(s, c, x, i, q, bin, ...)                                      \
-	do {                                                                        \
-		float *x = (s)->v.chunks[c].x;                                          \
-		size_t len_ = (s)->v.chunks[c].len;                                     \
-		for (size_t b_ = 0; b_ < len_; b_ += BLOCK) {                          \
-			float qs_[BLOCK];                                               \
-			int32_t bins_[BLOCK];                                           \
-			size_t n_ = len_ - b_ < BLOCK ? len_ - b_ : BLOCK;              \
-			if (n_ == BLOCK)                                                \
-				block_bins(s, x + b_, BLOCK, qs_, bins_);               \
-			else                                                            \
-				block_bins(s, x + b_, n_, qs_, bins_);                  \
-			for (size_t k_ = 0; k_ < n_; k_++) {                            \
-				size_t i = b_ + k_;                                     \
-				float q = qs_[k_];                                      \
-				int32_t bin = bins_[k_];                                \
-				__VA_ARGS__                                             \
-			}                                                               \
-		}                                                                       \
-	} while (0)
-
 struct count_job {
 	struct ds_state *s;
 	uint64_t *counts; /* per worker, n_bins each */
@@ -188,16 +165,25 @@ static void bin_count_chunk(void *arg, size_t c, unsigned worker)
 {
 	struct count_job *j = arg;
 	uint64_t *counts = j->counts + (size_t)worker * j->n_bins;
-	FOR_EACH_BIN(j->s, c, x, i, q, bin, {
-		(void)x, (void)i, (void)q;
-		if (bin >= 0)
-			counts[bin]++;
-	});
+	const float *x = j->s->v.chunks[c].x;
+	size_t len = j->s->v.chunks[c].len;
+	for (size_t b = 0; b < len; b += BLOCK) {
+		float qs[BLOCK];
+		int32_t bins[BLOCK];
+		size_t n = len - b < BLOCK ? len - b : BLOCK;
+		if (n == BLOCK)
+			block_bins(j->s, x + b, BLOCK, qs, bins);
+		else
+			block_bins(j->s, x + b, n, qs, bins);
+		for (size_t k = 0; k < n; k++)
+			if (bins[k] >= 0)
+				counts[bins[k]]++;
+	}
 }
 
-/* Pass 4: how many in-range elements fall in each sub-bin, per worker (a
- * fixed assignment of chunks, kept for the gather: each worker then
- * writes its keys at its own offsets). Integer sums are exact. */
+/* How many elements fall in each sub-bin, per worker (a fixed assignment
+ * of chunks, kept for the assigning pass: each worker then collects its
+ * edge elements at its own offsets). Integer sums are exact. */
 static int bin_count_pass(struct ds_state *s, size_t n_bins)
 {
 	unsigned workers = parallel_workers(s->v.n_chunks);
@@ -319,10 +305,10 @@ static int bins_map(struct ds_state *s)
 	return edge_cursors(s, n_bins);
 }
 
-/* Pass 5 on n values of chunk c: a value of a non-edge sub-bin gets its
- * target (or keeps its q), in a loop without branches that vectorizes; the
- * values of edge bins are then collected, in position order. Returns how
- * many were reassigned. */
+/* The assigning pass on n values: a value of a non-edge sub-bin gets its
+ * target (or keeps its q), in a loop without branches that vectorizes;
+ * the values of edge bins are then collected, in position order. Returns
+ * how many were reassigned. */
 static inline uint64_t assign_block(struct ds_state *s, float *restrict x, size_t n, const float *restrict qs,
 				    const int32_t *restrict bins, unsigned worker, bool small)
 {
@@ -398,7 +384,7 @@ static void edge_settle(void *arg, size_t i, unsigned worker)
 	}
 }
 
-/* Passes 5 and 6: every element, then the edge bins'. */
+/* Step 5: every element, then the edge bins' by rank. */
 static int assign(struct ds_state *s)
 {
 	s->reassigned = calloc(s->v.n_chunks + 1, sizeof *s->reassigned);
@@ -425,7 +411,6 @@ void ds_snap(struct ds_state *s)
 			s->v.parts[p][i] = rintf(s->v.parts[p][i] * s->scale) * delta;
 }
 
-/* Passes 4-6 once the targets are known. */
 /* Every level from the largest magnitude: when levels x 64 sub-bins fit,
  * one pass counts the sub-bins, and the level counts are their sums. */
 int ds_levels(struct ds_state *s, int grid)

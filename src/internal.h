@@ -70,6 +70,13 @@ static inline float f32_of(uint32_t u)
 	return f;
 }
 
+/* GCC's vector types, for sums the compiler would not vectorize itself
+ * (it may not reorder a double sum): fixed lanes, one fixed order. */
+typedef double v4d __attribute__((vector_size(32)));
+typedef int64_t v4l __attribute__((vector_size(32)));
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+
 static inline uint32_t pick_u32(int32_t c, uint32_t a, uint32_t b)
 {
 	return (a & -(uint32_t)c) | (b & ((uint32_t)c - 1));
@@ -405,6 +412,9 @@ struct ggpack_model {
  * go when they are mapped from a file (mapped_release); a no-op on a
  * borrowed buffer or typed data. */
 struct index_tensor;
+/* Whether a tensor's raw bytes lie in a file mapping (the model's, when not
+ * borrowed, or an external data file's), which mapped_release may drop. */
+bool model_tensor_mapped(const struct ggpack_model *m, const struct index_tensor *t);
 void model_release_tensor(const struct ggpack_model *m, const struct index_tensor *t);
 void model_release_file(const struct ggpack_model *m, const void *p, size_t len);
 int model_load_buffer(struct ggpack_ctx *ctx, const char *path, const uint8_t *data, size_t size,

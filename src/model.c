@@ -225,10 +225,14 @@ int ggpack_tensor_get_consumer(const struct ggpack_model *m, size_t i, size_t j,
 	return 0;
 }
 
+bool model_tensor_mapped(const struct ggpack_model *m, const struct index_tensor *t)
+{
+	return t->storage == GGPACK_STORAGE_EXTERNAL || (t->storage == GGPACK_STORAGE_RAW && !m->borrowed);
+}
+
 void model_release_tensor(const struct ggpack_model *m, const struct index_tensor *t)
 {
-	bool mapped = t->storage == GGPACK_STORAGE_EXTERNAL || (t->storage == GGPACK_STORAGE_RAW && !m->borrowed);
-	if (mapped && t->data)
+	if (model_tensor_mapped(m, t) && t->data)
 		mapped_release(t->data, t->bytes);
 }
 

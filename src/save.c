@@ -215,9 +215,7 @@ static int plan_tensor(struct save_plan *p, const struct ggpack_model *m, size_t
 	int rc = source_of(p, tp, i, &data, &bytes);
 	if (!rc && tp->external) {
 		off = (p->data_size + DATA_ALIGN - 1) / DATA_ALIGN * DATA_ALIGN;
-		bool mapped = tp->change ? tp->change->mapped
-					 : tp->t->storage == GGPACK_STORAGE_EXTERNAL ||
-						   (tp->t->storage == GGPACK_STORAGE_RAW && !m->borrowed);
+		bool mapped = tp->change ? tp->change->mapped : model_tensor_mapped(m, tp->t);
 		p->chunks[p->n_chunks++] = (struct ext_chunk){ data, bytes, off, mapped };
 		p->data_size = off + bytes;
 	}

@@ -259,10 +259,10 @@ static void read_halves(int dtype, const uint8_t *raw, size_t n, float *restrict
 {
 	if (dtype == GGPACK_DTYPE_FLOAT16)
 		for (size_t k = 0; k < n; k++)
-			dst[k] = tensor_f16_to_f32((uint16_t)(raw[2 * k] | raw[2 * k + 1] << 8));
+			dst[k] = tensor_f16_to_f32(le16(raw + 2 * k));
 	else
 		for (size_t k = 0; k < n; k++)
-			dst[k] = tensor_bf16_to_f32((uint16_t)(raw[2 * k] | raw[2 * k + 1] << 8));
+			dst[k] = tensor_bf16_to_f32(le16(raw + 2 * k));
 }
 
 void tensor_read_f32(const struct index_tensor *t, float *dst)
