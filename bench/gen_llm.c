@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "ggpack.h"
+#include "internal.h"
 #include "onnx.pb-c.h"
 
 struct plan {
@@ -23,34 +24,6 @@ struct plan {
 	int64_t d;
 	int fp16, external;
 };
-
-/* float32 -> float16 for normal float16 magnitudes (from 2^-14), round to
- * nearest even on the bits (weights here are far from float16's top). */
-static uint16_t f16_normal(float f)
-{
-	uint32_t u;
-	memcpy(&u, &f, 4);
-	uint32_t sign = u >> 16 & 0x8000, a = u & 0x7fffffff;
-	uint32_t r = a + 0x0fff + (a >> 13 & 1) - 0x38000000;
-	return (uint16_t)(sign | r >> 13);
-}
-
-/* float32 -> float16 for magnitudes under 2^-14: scaled so that one unit
- * is float16's smallest subnormal, rounded to nearest even by the FPU. */
-static uint16_t f16_small(float f)
-{
-	float a = f < 0 ? -f : f;
-	float units = a * 16777216.0f; /* 2^24 */
-	uint32_t n = (uint32_t)__builtin_rintf(units);
-	return (uint16_t)((f < 0 ? 0x8000 : 0) | n);
-}
-
-static uint16_t half(float f)
-{
-	uint32_t u;
-	memcpy(&u, &f, 4);
-	return (u & 0x7fffffff) < 0x38800000 ? f16_small(f) : f16_normal(f);
-}
 
 static Onnx__ValueInfoProto *io(const char *name, int64_t width, int dtype)
 {
@@ -104,7 +77,7 @@ static size_t encode(const float *w, size_t n, int fp16, uint8_t *buf)
 		return n * 4;
 	}
 	for (size_t k = 0; k < n; k++) {
-		uint16_t h = half(w[k]);
+		uint16_t h = tensor_f16_from_f64(w[k]); /* the library's: to nearest, ties to even */
 		memcpy(buf + 2 * k, &h, 2);
 	}
 	return n * 2;
