@@ -20,7 +20,7 @@ static void state_free(struct ds_state *s)
 	free(s->bin_count);
 	free(s->worker_count);
 	free(s->bin_target_mem);
-	free(s->reassigned);
+	free(s->bin_value_mem);
 	free(s->edge_next);
 	ds_edges_free(s);
 }
@@ -55,6 +55,7 @@ struct fit_lanes {
 static inline void fit_block(const float *restrict x, size_t n, uint32_t limit, struct fit_lanes *f)
 {
 	size_t i = 0;
+	v4i count = { 0 }; /* in-range elements, per lane: below 2^31 in a chunk */
 	for (; i + FIT_LANES <= n; i += FIT_LANES)
 		for (int g = 0; g < 4; g++) {
 			v4i u;
@@ -65,8 +66,9 @@ static inline void fit_block(const float *restrict x, size_t n, uint32_t limit, 
 			f->sum[g] += d;
 			f->abs[g] += (v4d)((v4l)d & 0x7fffffffffffffff);
 			f->sq[g] += d * d;
-			f->n -= (uint64_t)(int64_t)(in[0] + in[1] + in[2] + in[3]);
+			count -= in;
 		}
+	f->n += (uint64_t)count[0] + (uint64_t)count[1] + (uint64_t)count[2] + (uint64_t)count[3];
 	for (size_t l = 0; i + l < n; l++) { /* the tail, lane by lane */
 		uint32_t u;
 		memcpy(&u, &x[i + l], 4);

@@ -12,6 +12,7 @@
 #define KEEP INT64_MIN            /* the element keeps its q */
 #define BIN_KEEP (-1)
 #define BIN_EDGE (-2)             /* BIN_EDGE - i: edge bin i */
+#define ONE_BY_ONE 0x7fc0edbeu   /* a NaN, no level's value: the bin's elements are done one by one */
 #define DENSE_INDEX_MAX (1u << 24)
 #define MAX_BINS (1u << 22)       /* in-range levels x sub-bins */
 
@@ -55,10 +56,11 @@ struct ds_state {
 	int32_t *bin_target;       /* >= 0: target index; BIN_KEEP; <= BIN_EDGE: an edge bin;
 				      bin -1 (out of range) is BIN_KEEP */
 	int32_t *bin_target_mem;   /* what was allocated: bin_target - 1 */
+	float *bin_value;          /* per bin: its values' new value; ONE_BY_ONE for an edge bin or level 0 kept */
+	float *bin_value_mem;      /* what was allocated: bin_value - 1 */
 	struct edge_bin *edges;
 	size_t n_edges;
 	struct edge_elem **edge_next; /* per worker, per edge bin: where its next element goes */
-	uint64_t *reassigned;      /* per chunk */
 };
 
 

@@ -61,6 +61,27 @@ static inline unsigned sub_of(const struct ds_state *s, float y, float q)
 	return b < s->sub ? b : s->sub - 1;
 }
 
+/* When every level was counted (s->counted: lo = -qmax, 64 sub-bins), a
+ * value's bin is its place on the grid 64 times finer: z = y 64 is exact
+ * (a power of 2), f = floor(z), and level floor((f + 32) / 64) is rint(y)
+ * but at an exact half level y = k + 1/2, which rint sends to the even
+ * level: when that is the lower one the value takes its last sub-bin. Few
+ * operations, no branch, and |z| < 2^22 converts to int32 safely. */
+static inline void block_bins_fine(const struct ds_state *s, const float *restrict x, size_t n,
+				   int32_t *restrict bins)
+{
+	float zscale = s->scale * 64.0f;
+	int32_t base = -(int32_t)s->lo * 64;
+	for (size_t i = 0; i < n; i++) {
+		float z = x[i] * zscale;
+		int32_t t = (int32_t)z; /* toward 0 */
+		float tf = (float)t;
+		int32_t up = t - (tf > z) + 32; /* floor(z) + 32 */
+		int32_t tie = (tf == z) & ((up & 127) == 64); /* y = k + 1/2, k even */
+		bins[i] = up - tie + base;
+	}
+}
+
 /* Direct bins cover every level of [lo, hi], so a value's bin is arithmetic
  * and a block of 64 vectorizes: rint_float, comparisons on the bits,
  * masks instead of branches. */
@@ -171,8 +192,10 @@ static void bin_count_chunk(void *arg, size_t c, unsigned worker)
 		float qs[BLOCK];
 		int32_t bins[BLOCK];
 		size_t n = len - b < BLOCK ? len - b : BLOCK;
-		if (n == BLOCK)
-			block_bins(j->s, x + b, BLOCK, qs, bins);
+		if (j->s->counted && n == BLOCK)
+			block_bins_fine(j->s, x + b, BLOCK, bins);
+		else if (j->s->counted)
+			block_bins_fine(j->s, x + b, n, bins);
 		else
 			block_bins(j->s, x + b, n, qs, bins);
 		for (size_t k = 0; k < n; k++)
@@ -253,6 +276,12 @@ static int edge_cursors(struct ds_state *s, size_t n_bins)
 	return 0;
 }
 
+/* The level of the values in sub-bin i. */
+static int64_t bin_level(const struct ds_state *s, size_t i)
+{
+	return s->direct ? s->lo + (int64_t)(i / s->sub) : s->h->symbols[s->first + i / s->sub];
+}
+
 /* Walks the sub-bins in rank order: a bin inside one target's ranks maps
  * to it (or keeps its q past the counted ranks); the others are edge bins.
  * Bins of levels outside mu_q +- P (counted with every level) keep theirs. */
@@ -261,6 +290,7 @@ static int bins_map(struct ds_state *s)
 	size_t levels = s->direct ? (size_t)(s->hi - s->lo + 1) : s->last - s->first;
 	size_t n_bins = levels * s->sub, cap = 16, ti = 0;
 	size_t in_from = 0, in_to = n_bins;
+	float delta = (float)s->delta;
 	if (s->counted) { /* mu_q +- P within [lo, hi]: no element lies outside */
 		int64_t a = s->r.mu_q - s->r.P > s->lo ? s->r.mu_q - s->r.P : s->lo;
 		int64_t b = s->r.mu_q + s->r.P < s->hi ? s->r.mu_q + s->r.P : s->hi;
@@ -269,23 +299,28 @@ static int bins_map(struct ds_state *s)
 	}
 	uint64_t rank = 0;
 	s->bin_target_mem = malloc((n_bins + 1) * sizeof *s->bin_target);
+	s->bin_value_mem = malloc((n_bins + 1) * sizeof *s->bin_value);
 	s->edges = calloc(cap, sizeof *s->edges);
-	if (!s->bin_target_mem || !s->edges)
+	if (!s->bin_target_mem || !s->bin_value_mem || !s->edges)
 		return ds_nomem(s);
 	s->bin_target = s->bin_target_mem + 1;
+	s->bin_value = s->bin_value_mem + 1;
 	s->bin_target[-1] = BIN_KEEP; /* bin -1, out of range: a lookup without a branch */
+	s->bin_value[-1] = 0;         /* the assigning pass keeps its q */
 	for (size_t i = 0; i < n_bins; i++) {
 		uint64_t n = s->bin_count[i];
 		size_t tj = ti;
-		if (i < in_from || i >= in_to) {
-			s->bin_target[i] = BIN_KEEP;
+		s->bin_target[i] = BIN_KEEP;
+		s->bin_value[i] = bin_level(s, i) ? (float)bin_level(s, i) * delta : f32_of(ONE_BY_ONE);
+		if (i < in_from || i >= in_to)
 			continue;
-		}
 		int64_t a = level_of_rank(&s->t, rank, &ti);
 		int64_t b = n ? level_of_rank(&s->t, rank + n - 1, &tj) : a;
-		if (a == b) {
-			s->bin_target[i] = a == KEEP ? BIN_KEEP : (int32_t)(a - s->t.first_level);
-		} else {
+		if (a == b && a != KEEP) {
+			s->bin_target[i] = (int32_t)(a - s->t.first_level);
+			s->bin_value[i] = (float)a * delta;
+			s->r.reassigned += n;
+		} else if (a != b) {
 			if (s->n_edges == cap) {
 				void *x = realloc(s->edges, 2 * cap * sizeof *s->edges);
 				if (!x)
@@ -295,6 +330,7 @@ static int bins_map(struct ds_state *s)
 				cap *= 2;
 			}
 			s->bin_target[i] = BIN_EDGE - (int32_t)s->n_edges;
+			s->bin_value[i] = f32_of(ONE_BY_ONE);
 			struct edge_bin *e = &s->edges[s->n_edges++];
 			e->bin = i;
 			if (edge_make(s, rank, n, ti, e))
@@ -305,60 +341,62 @@ static int bins_map(struct ds_state *s)
 	return edge_cursors(s, n_bins);
 }
 
-/* The assigning pass on n values: a value of a non-edge sub-bin gets its
- * target (or keeps its q), in a loop without branches that vectorizes;
- * the values of edge bins are then collected, in position order. Returns
- * how many were reassigned. */
-static inline uint64_t assign_block(struct ds_state *s, float *restrict x, size_t n, const float *restrict qs,
-				    const int32_t *restrict bins, unsigned worker, bool small)
+/* The assigning pass on n values: each takes its sub-bin's value (its
+ * target's, or its own level's), a lookup without a branch; out of range
+ * (bin -1, qs given) it keeps its q. Bins marked ONE_BY_ONE are then done
+ * one element at a time: an edge bin's values are collected in position
+ * order, and a value that keeps level 0 keeps the sign of its rint (-0
+ * below zero), as everywhere else. */
+static inline void assign_block(struct ds_state *s, float *restrict x, size_t n, const float *restrict qs,
+				const int32_t *restrict bins, unsigned worker)
 {
-	int32_t t[BLOCK];
 	float out[BLOCK], delta = (float)s->delta;
-	int32_t first = (int32_t)s->t.first_level, reassigned = 0, edges = 0;
-	struct edge_elem **next = s->edge_next + (size_t)worker * s->n_edges;
+	int32_t slow = 0;
 	for (size_t k = 0; k < n; k++)
-		t[k] = s->bin_target[bins[k]];
-	if (small) /* a select on the bits: a branch-free loop */
+		out[k] = s->bin_value[bins[k]];
+	if (qs)
 		for (size_t k = 0; k < n; k++)
-			out[k] = f32_of(pick_u32(t[k] >= 0, u32_of((float)(first + t[k])), u32_of(qs[k]))) * delta;
-	else
-		for (size_t k = 0; k < n; k++)
-			out[k] = (t[k] >= 0 ? (float)(s->t.first_level + t[k]) : qs[k]) * delta;
-	for (size_t k = 0; k < n; k++) {
-		reassigned += t[k] >= 0;
-		edges += t[k] <= BIN_EDGE;
-	}
-	for (size_t k = 0; edges && k < n; k++)
-		if (t[k] <= BIN_EDGE) {
-			*next[BIN_EDGE - t[k]]++ = (struct edge_elem){ float_key(x[k]), &x[k] };
-			edges--;
-			out[k] = x[k]; /* edge_settle sets it */
+			out[k] = f32_of(pick_u32(bins[k] < 0, u32_of(qs[k] * delta), u32_of(out[k])));
+	for (size_t k = 0; k < n; k++)
+		slow += u32_of(out[k]) == ONE_BY_ONE;
+	struct edge_elem **next = s->edge_next + (size_t)worker * s->n_edges;
+	for (size_t k = 0; slow && k < n; k++) {
+		if (u32_of(out[k]) != ONE_BY_ONE)
+			continue;
+		slow--;
+		int32_t t = s->bin_target[bins[k]];
+		if (t > BIN_EDGE) {
+			out[k] = rint_float(x[k] * s->scale) * delta;
+			continue;
 		}
+		*next[BIN_EDGE - t]++ = (struct edge_elem){ float_key(x[k]), &x[k] };
+		out[k] = x[k]; /* edge_settle sets it */
+	}
 	memcpy(x, out, n * sizeof *x);
-	return (uint64_t)reassigned;
 }
 
-/* The chunk block by block; levels that fit an int32 (always, with direct
- * bins) take the loop that vectorizes. */
+/* The chunk block by block, in the blocks' own bins. */
 SIMD_CLONES
 static void assign_chunk(void *arg, size_t c, unsigned worker)
 {
 	struct ds_state *s = arg;
 	float *x = s->v.chunks[c].x;
 	size_t len = s->v.chunks[c].len;
-	uint64_t reassigned = 0;
-	bool small = s->t.first_level >= -INT32_MAX / 2 && s->t.first_level + (int64_t)s->t.n_levels <= INT32_MAX / 2;
 	for (size_t b = 0; b < len; b += BLOCK) {
 		float qs[BLOCK];
 		int32_t bins[BLOCK];
 		size_t n = len - b < BLOCK ? len - b : BLOCK;
-		block_bins(s, x + b, n, qs, bins);
-		if (n == BLOCK && small)
-			reassigned += assign_block(s, x + b, BLOCK, qs, bins, worker, true);
-		else
-			reassigned += assign_block(s, x + b, n, qs, bins, worker, small);
+		if (s->counted && n == BLOCK) {
+			block_bins_fine(s, x + b, BLOCK, bins);
+			assign_block(s, x + b, BLOCK, NULL, bins, worker);
+		} else if (s->counted) {
+			block_bins_fine(s, x + b, n, bins);
+			assign_block(s, x + b, n, NULL, bins, worker);
+		} else {
+			block_bins(s, x + b, n, qs, bins);
+			assign_block(s, x + b, n, qs, bins, worker);
+		}
 	}
-	s->reassigned[c] = reassigned;
 }
 
 /* An edge bin's elements by rank: sorted, then each group's level. */
@@ -387,13 +425,8 @@ static void edge_settle(void *arg, size_t i, unsigned worker)
 /* Step 5: every element, then the edge bins' by rank. */
 static int assign(struct ds_state *s)
 {
-	s->reassigned = calloc(s->v.n_chunks + 1, sizeof *s->reassigned);
-	if (!s->reassigned)
-		return ds_nomem(s);
 	parallel_for_static(s->v.n_chunks, s->workers, assign_chunk, s);
 	parallel_for(s->n_edges, edge_settle, s);
-	for (size_t c = 0; c < s->v.n_chunks; c++)
-		s->r.reassigned += s->reassigned[c];
 	for (size_t i = 0; i < s->n_edges; i++) {
 		if (s->edges[i].reassigned == UINT64_MAX)
 			return ds_nomem(s);
