@@ -351,26 +351,31 @@ static inline void assign_block(struct ds_state *s, float *restrict x, size_t n,
 				const int32_t *restrict bins, unsigned worker)
 {
 	float out[BLOCK], delta = (float)s->delta;
-	int32_t slow = 0;
+	uint8_t slow[BLOCK];
 	for (size_t k = 0; k < n; k++)
 		out[k] = s->bin_value[bins[k]];
 	if (qs)
 		for (size_t k = 0; k < n; k++)
 			out[k] = f32_of(pick_u32(bins[k] < 0, u32_of(qs[k] * delta), u32_of(out[k])));
 	for (size_t k = 0; k < n; k++)
-		slow += u32_of(out[k]) == ONE_BY_ONE;
+		slow[k] = u32_of(out[k]) == ONE_BY_ONE;
 	struct edge_elem **next = s->edge_next + (size_t)worker * s->n_edges;
-	for (size_t k = 0; slow && k < n; k++) {
-		if (u32_of(out[k]) != ONE_BY_ONE)
-			continue;
-		slow--;
-		int32_t t = s->bin_target[bins[k]];
-		if (t > BIN_EDGE) {
-			out[k] = rint_float(x[k] * s->scale) * delta;
-			continue;
+	for (size_t g = 0; g < n; g += 8) { /* 8 flags a word: a skip where none is set */
+		uint64_t word = 0;
+		memcpy(&word, slow + g, n - g < 8 ? n - g : 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+		word = __builtin_bswap64(word); /* flag j in byte j from the bottom */
+#endif
+		for (; word; word &= word - 1) {
+			size_t k = g + (size_t)__builtin_ctzll(word) / 8;
+			int32_t t = s->bin_target[bins[k]];
+			if (t > BIN_EDGE) {
+				out[k] = rint_float(x[k] * s->scale) * delta;
+				continue;
+			}
+			*next[BIN_EDGE - t]++ = (struct edge_elem){ float_key(x[k]), &x[k] };
+			out[k] = x[k]; /* edge_settle sets it */
 		}
-		*next[BIN_EDGE - t]++ = (struct edge_elem){ float_key(x[k]), &x[k] };
-		out[k] = x[k]; /* edge_settle sets it */
 	}
 	memcpy(x, out, n * sizeof *x);
 }
