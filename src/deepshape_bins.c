@@ -175,19 +175,38 @@ static int radix_sort(struct edge_elem *a, size_t n)
 	return 0;
 }
 
+/* Each worker counts in 32 bits (half the cache lines of 64 where the
+ * increments land), and adds them to its 64-bit counts before they could
+ * overflow and once at the end. */
+#define NARROW_MAX ((uint64_t)1 << 31)
+
 struct count_job {
 	struct ds_state *s;
-	uint64_t *counts; /* per worker, n_bins each */
+	uint64_t *counts;  /* per worker, n_bins each */
+	uint32_t *narrow;  /* per worker, n_bins each */
+	uint64_t seen[PARALLEL_MAX];
 	size_t n_bins;
 };
+
+static void narrow_flush(struct count_job *j, unsigned worker)
+{
+	uint64_t *wide = j->counts + (size_t)worker * j->n_bins;
+	uint32_t *narrow = j->narrow + (size_t)worker * j->n_bins;
+	for (size_t b = 0; b < j->n_bins; b++)
+		wide[b] += narrow[b];
+	memset(narrow, 0, j->n_bins * sizeof *narrow);
+	j->seen[worker] = 0;
+}
 
 SIMD_CLONES
 static void bin_count_chunk(void *arg, size_t c, unsigned worker)
 {
 	struct count_job *j = arg;
-	uint64_t *counts = j->counts + (size_t)worker * j->n_bins;
+	uint32_t *counts = j->narrow + (size_t)worker * j->n_bins;
 	const float *x = j->s->v.chunks[c].x;
 	size_t len = j->s->v.chunks[c].len;
+	if ((j->seen[worker] += len) > NARROW_MAX)
+		narrow_flush(j, worker), j->seen[worker] = len;
 	for (size_t b = 0; b < len; b += BLOCK) {
 		float qs[BLOCK];
 		int32_t bins[BLOCK];
@@ -212,10 +231,17 @@ static int bin_count_pass(struct ds_state *s, size_t n_bins)
 	unsigned workers = parallel_workers(s->v.n_chunks);
 	if (n_bins * workers > ((size_t)1 << 24))
 		workers = 1; /* counters too large to keep one set per worker */
-	struct count_job j = { s, calloc(n_bins * workers + 1, sizeof *j.counts), n_bins };
-	if (!j.counts)
+	struct count_job j = { .s = s, .n_bins = n_bins };
+	j.counts = calloc(n_bins * workers + 1, sizeof *j.counts);
+	j.narrow = calloc(n_bins * workers + 1, sizeof *j.narrow);
+	if (!j.counts || !j.narrow) {
+		free(j.counts), free(j.narrow);
 		return GGPACK_E_NOMEM;
+	}
 	parallel_for_static(s->v.n_chunks, workers, bin_count_chunk, &j);
+	for (unsigned w = 0; w < workers; w++)
+		narrow_flush(&j, w);
+	free(j.narrow);
 	for (size_t b = 0; b < n_bins; b++)
 		for (unsigned w = 0; w < workers; w++)
 			s->bin_count[b] += j.counts[(size_t)w * n_bins + b];
