@@ -53,6 +53,7 @@ static inline uint32_t float_key(float x)
  * within it; that is monotone in the value, so a sub-bin, like a level,
  * holds a contiguous run of ranks. */
 #define BLOCK 64
+#define SUB_FINE 128   /* sub-bins a level when they fit: fewer edge elements */
 
 static inline unsigned sub_of(const struct ds_state *s, float y, float q)
 {
@@ -61,23 +62,24 @@ static inline unsigned sub_of(const struct ds_state *s, float y, float q)
 	return b < s->sub ? b : s->sub - 1;
 }
 
-/* When every level was counted (s->counted: lo = -qmax, 64 sub-bins), a
- * value's bin is its place on the grid 64 times finer: z = y 64 is exact
- * (a power of 2), f = floor(z), and level floor((f + 32) / 64) is rint(y)
- * but at an exact half level y = k + 1/2, which rint sends to the even
- * level: when that is the lower one the value takes its last sub-bin. Few
- * operations, no branch, and |z| < 2^22 converts to int32 safely. */
+/* When every level was counted (s->counted: lo = -qmax, s->sub sub-bins
+ * a level), a value's bin is its place on the grid s->sub times finer:
+ * z = y sub is exact (a power of 2), f = floor(z), and level
+ * floor((f + sub/2) / sub) is rint(y) but at an exact half level
+ * y = k + 1/2, which rint sends to the even level: when that is the lower
+ * one the value takes its last sub-bin. Few operations, no branch, and
+ * |z| <= 2^22 converts to int32 safely. */
 static inline void block_bins_fine(const struct ds_state *s, const float *restrict x, size_t n,
 				   int32_t *restrict bins)
 {
-	float zscale = s->scale * 64.0f;
-	int32_t base = -(int32_t)s->lo * 64;
+	int32_t sub = (int32_t)s->sub, base = -(int32_t)s->lo * sub;
+	float zscale = s->scale * (float)sub;
 	for (size_t i = 0; i < n; i++) {
 		float z = x[i] * zscale;
 		int32_t t = (int32_t)z; /* toward 0 */
 		float tf = (float)t;
-		int32_t up = t - (tf > z) + 32; /* floor(z) + 32 */
-		int32_t tie = (tf == z) & ((up & 127) == 64); /* y = k + 1/2, k even */
+		int32_t up = t - (tf > z) + sub / 2; /* floor(z) + sub / 2 */
+		int32_t tie = (tf == z) & ((up & (2 * sub - 1)) == sub); /* y = k + 1/2, k even */
 		bins[i] = up - tie + base;
 	}
 }
@@ -475,8 +477,9 @@ void ds_snap(struct ds_state *s)
 			s->v.parts[p][i] = rintf(s->v.parts[p][i] * s->scale) * delta;
 }
 
-/* Every level from the largest magnitude: when levels x 64 sub-bins fit,
- * one pass counts the sub-bins, and the level counts are their sums. */
+/* Every level from the largest magnitude: when levels x 64 sub-bins fit
+ * (128 when those fit), one pass counts the sub-bins, and the level
+ * counts are their sums. */
 int ds_levels(struct ds_state *s, int grid)
 {
 	uint32_t bits = 0;
@@ -489,10 +492,11 @@ int ds_levels(struct ds_state *s, int grid)
 	double qmax = rint((double)f32_of(bits) * s->scale);
 	if ((2 * qmax + 1) * 64 > MAX_BINS)
 		return hist_grid_parts(s->v.parts, s->v.lens, s->v.n_parts, grid, &s->h);
-	size_t levels = (size_t)(2 * qmax) + 1, n_bins = levels * 64;
+	unsigned sub = (2 * qmax + 1) * SUB_FINE <= MAX_BINS ? SUB_FINE : 64;
+	size_t levels = (size_t)(2 * qmax) + 1, n_bins = levels * sub;
 	s->lo = -(int64_t)qmax, s->hi = (int64_t)qmax;
 	s->direct = true;
-	s->sub = 64;
+	s->sub = sub;
 	s->counted = true;
 	uint64_t *per_level = calloc(levels, sizeof *per_level);
 	s->bin_count = calloc(n_bins + 1, sizeof *s->bin_count);
@@ -501,7 +505,7 @@ int ds_levels(struct ds_state *s, int grid)
 		return GGPACK_E_NOMEM;
 	}
 	for (size_t b = 0; b < n_bins; b++)
-		per_level[b / 64] += s->bin_count[b];
+		per_level[b / sub] += s->bin_count[b];
 	int rc = hist_from_dense(per_level, levels, s->lo, &s->h);
 	free(per_level);
 	return rc;

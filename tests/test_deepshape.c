@@ -111,14 +111,16 @@ START_TEST(model_scope_equals_a_literal_full_sort)
 	const size_t sizes[] = { 3000, 20000 };
 	/* si 2 and 3: an outlier of 10^5 makes the levels too many for the
 	 * sub-bins to be counted with them (the separate count pass runs);
-	 * the Laplace values hold -0 and +0: equal values, tied by position */
+	 * si 4 and 5: one at level 20000 leaves room for 64 sub-bins a level,
+	 * not 128; the Laplace values hold -0 and +0: equal values, tied by
+	 * position */
 	for (size_t pi = 0; pi < 4; pi++)
-		for (size_t si = 0; si < 4; si++) {
+		for (size_t si = 0; si < 6; si++) {
 			size_t n = sizes[si % 2];
 			float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
 			laplace_ties(x, n, 0.3);
 			if (si >= 2)
-				x[n / 3] = 1e5f;
+				x[n / 3] = si < 4 ? 1e5f : ldexpf(20000, -params[pi].grid);
 			memcpy(y, x, n * sizeof *x);
 			reference(y, n, &params[pi]);
 			struct ggpack_deepshape_result r;
