@@ -25,6 +25,7 @@ struct sums_job {
 	const float *w, *orig;
 	uint8_t *codes;            /* error_chunk applies the floor to them */
 	double floor;
+	float floor_f;             /* the least float >= floor */
 	const double *tab;
 	size_t n;
 	double T[FLOOR_STEPS + 1];
@@ -47,36 +48,71 @@ static double lanes_sum(const v4d *v)
  * element lies under T[1..m] for its count m of thresholds above |w|: its
  * w^2 - d^2 goes to bucket m, and floor k costs sum d^2 plus the buckets
  * from k up. */
+/* Four elements: their values and their codes' table values, 0 past n. */
+static inline void load_four(const float *w, const uint8_t *codes, const double *tab, size_t n, v4d *x,
+			     v4d *t)
+{
+	*x = (v4d){ 0 }, *t = (v4d){ 0 };
+	if (n == 4) {
+		v4f f;
+		memcpy(&f, w, sizeof f);
+		*x = __builtin_convertvector(f, v4d);
+		*t = (v4d){ tab[codes[0]], tab[codes[1]], tab[codes[2]], tab[codes[3]] };
+		return;
+	}
+	for (size_t l = 0; l < n; l++)
+		(*x)[l] = w[l], (*t)[l] = tab[codes[l]];
+}
+
 SIMD_CLONES
 static void floor_chunk(void *arg, size_t c, unsigned worker)
 {
 	struct sums_job *j = arg;
 	struct chunk_sums *s = &j->out[c];
 	size_t b = c * CHUNK, e = b + chunk_len(j->n, c);
-	double bucket[4][FLOOR_STEPS + 1] = { { 0 } };
+	v4d bucket[FLOOR_STEPS + 1] = { { 0 } }; /* [m][lane]; a lane past n adds +0: no change */
 	v4d err = { 0 };
 	(void)worker;
 	for (size_t at = b; at < e; at += 4) {
-		size_t n = e - at < 4 ? e - at : 4;
-		v4d w = { 0 }, t = { 0 };
-		for (size_t l = 0; l < n; l++)
-			w[l] = j->w[at + l], t[l] = j->tab[j->codes[at + l]];
+		v4d w, t;
+		load_four(j->w + at, j->codes + at, j->tab, e - at < 4 ? e - at : 4, &w, &t);
 		v4d d = w - t, a = (v4d)((v4l)w & 0x7fffffffffffffff), gain = w * w - d * d;
 		v4l m = { 0 };
 		for (int k = 1; k <= FLOOR_STEPS; k++)
 			m -= a < j->T[k]; /* a compare is -1 where it holds */
 		err += d * d;
-		for (size_t l = 0; l < n; l++)
-			bucket[l][m[l]] += gain[l];
+		for (int k = 0; k <= FLOOR_STEPS; k++)
+			bucket[k] += (v4d)((v4l)gain & (m == k));
 	}
 	double above = 0;
 	for (int k = FLOOR_STEPS; k >= 1; k--) {
-		above += (bucket[0][k] + bucket[1][k]) + (bucket[2][k] + bucket[3][k]);
+		above += (bucket[k][0] + bucket[k][1]) + (bucket[k][2] + bucket[k][3]);
 		s->floor_err[k] = above; /* the error sum d^2 is added below */
 	}
 	s->floor_err[0] = lanes_sum(&err);
 	for (int k = 1; k <= FLOOR_STEPS; k++)
 		s->floor_err[k] += s->floor_err[0];
+}
+
+/* The floor applied, the codes' zeros counted, then the sums: a block at
+ * a time, each loop one that vectorizes. A float lies under the floor
+ * exactly when it lies under floor_f, the least float not below it. */
+#define ERR_BLOCK 64
+
+static inline void floor_block(const float *restrict w, uint8_t *restrict codes, size_t n, uint32_t floor_bits,
+			       uint64_t *zeros, uint64_t *underflows)
+{
+	uint32_t z = 0, u = 0;
+	for (size_t k = 0; k < n; k++) { /* |w| as bits: their order is the values' */
+		uint32_t a = u32_of(w[k]) & 0x7fffffff;
+		uint8_t code = codes[k] & (uint8_t)-(a >= floor_bits);
+		uint32_t zero = (code & 0x7f) == 0;
+		codes[k] = code;
+		z += zero;
+		u += zero & (a != 0);
+	}
+	*zeros += z;
+	*underflows += u;
 }
 
 SIMD_CLONES
@@ -87,23 +123,21 @@ static void error_chunk(void *arg, size_t c, unsigned worker)
 	size_t b = c * CHUNK, e = b + chunk_len(j->n, c);
 	v4d sq = { 0 }, err = { 0 }, max = { 0 };
 	uint64_t zeros = 0, underflows = 0;
+	uint32_t floor_bits = u32_of(j->floor_f);
 	(void)worker;
-	for (size_t at = b; at < e; at += 4) {
-		size_t n = e - at < 4 ? e - at : 4;
-		v4d o = { 0 }, t = { 0 };
-		for (size_t l = 0; l < n; l++) {
-			uint8_t code = fabsf(j->w[at + l]) < j->floor ? 0 : j->codes[at + l];
-			bool zero = (code & 0x7f) == 0;
-			j->codes[at + l] = code;
-			o[l] = j->orig[at + l], t[l] = j->tab[code];
-			zeros += zero;
-			underflows += zero && j->w[at + l] != 0;
+	for (size_t blk = b; blk < e; blk += ERR_BLOCK) {
+		size_t n = e - blk < ERR_BLOCK ? e - blk : ERR_BLOCK;
+		uint8_t *codes = j->codes + blk;
+		floor_block(j->w + blk, codes, n, floor_bits, &zeros, &underflows);
+		for (size_t k = 0; k < n; k += 4) {
+			v4d o, t;
+			load_four(j->orig + blk + k, codes + k, j->tab, n - k < 4 ? n - k : 4, &o, &t);
+			v4d d = (v4d)((v4l)(o - t) & 0x7fffffffffffffff);
+			sq += o * o;
+			err += d * d;
+			v4l more = d > max;
+			max = (v4d)(((v4l)d & more) | ((v4l)max & ~more));
 		}
-		v4d d = (v4d)((v4l)(o - t) & 0x7fffffffffffffff);
-		sq += o * o;
-		err += d * d;
-		v4l more = d > max;
-		max = (v4d)(((v4l)d & more) | ((v4l)max & ~more));
 	}
 	s->sum_sq = lanes_sum(&sq);
 	s->err_sq = lanes_sum(&err);
@@ -274,6 +308,9 @@ static int encode(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, siz
 	if (auto_floor(j, c->o.floor_max_loss, &ct->floor))
 		return fail_nomem(ctx, c, i);
 	j->floor = ct->floor; /* applied to the codes by the error pass */
+	j->floor_f = (float)j->floor;
+	if ((double)j->floor_f < j->floor)
+		j->floor_f = nextafterf(j->floor_f, INFINITY);
 	return 0;
 }
 
