@@ -28,6 +28,7 @@ struct sums_job {
 	float floor_f;             /* the least float >= floor */
 	const double *tab;
 	size_t n;
+	double r;                  /* the floors tried are T[k] = r 2^-k */
 	double T[FLOOR_STEPS + 1];
 	struct chunk_sums *out;
 };
@@ -42,12 +43,6 @@ static double lanes_sum(const v4d *v)
 	return ((*v)[0] + (*v)[1]) + ((*v)[2] + (*v)[3]);
 }
 
-/* The error each floor would give. With no floor an element costs its RF8
- * error d^2; under the floor T[k] it costs w^2 instead (E does not move:
- * every floor tried is under max|w|). The thresholds fall with k, so an
- * element lies under T[1..m] for its count m of thresholds above |w|: its
- * w^2 - d^2 goes to bucket m, and floor k costs sum d^2 plus the buckets
- * from k up. */
 /* Four elements: their values and their codes' table values, 0 past n. */
 static inline void load_four(const float *w, const uint8_t *codes, const double *tab, size_t n, v4d *x,
 			     v4d *t)
@@ -64,6 +59,16 @@ static inline void load_four(const float *w, const uint8_t *codes, const double 
 		(*x)[l] = w[l], (*t)[l] = tab[codes[l]];
 }
 
+/* The error each floor would give. With no floor an element costs its RF8
+ * error d^2; under the floor T[k] it costs w^2 instead (E does not move:
+ * every floor tried is under max|w|). The thresholds fall with k, so an
+ * element lies under T[1..m] for its count m of thresholds above |w|: its
+ * w^2 - d^2 goes to bucket m, and floor k costs sum d^2 plus the buckets
+ * from k up. m comes from the bits: for doubles >= 0 the bit patterns
+ * order like the values, and T[k] = r 2^-k is r's pattern less k 2^52
+ * (normal: r is at least 2^-200 or 0), so with D = bits(r) - bits(|w|),
+ * |w| < T[k] exactly when k 2^52 < D, and m = clamp((D - 1) >> 52, 0, 12). */
+
 SIMD_CLONES
 static void floor_chunk(void *arg, size_t c, unsigned worker)
 {
@@ -72,16 +77,18 @@ static void floor_chunk(void *arg, size_t c, unsigned worker)
 	size_t b = c * CHUNK, e = b + chunk_len(j->n, c);
 	v4d bucket[FLOOR_STEPS + 1] = { { 0 } }; /* [m][lane]; a lane past n adds +0: no change */
 	v4d err = { 0 };
+	v4l r_bits;
 	(void)worker;
+	memcpy(&r_bits, &(v4d){ j->r, j->r, j->r, j->r }, sizeof r_bits);
 	for (size_t at = b; at < e; at += 4) {
 		v4d w, t;
 		load_four(j->w + at, j->codes + at, j->tab, e - at < 4 ? e - at : 4, &w, &t);
-		v4d d = w - t, a = (v4d)((v4l)w & 0x7fffffffffffffff), gain = w * w - d * d;
-		v4l m = { 0 };
-		for (int k = 1; k <= FLOOR_STEPS; k++)
-			m -= a < j->T[k]; /* a compare is -1 where it holds */
+		v4d d = w - t, gain = w * w - d * d;
+		v4l D = r_bits - ((v4l)w & 0x7fffffffffffffff);
+		v4l m = (v4l)((v4ul)(D - 1) >> 52); /* as a signed shift where D > 0 */
+		m = ((m & (m < FLOOR_STEPS)) | (FLOOR_STEPS & (m >= FLOOR_STEPS))) & (D > 0);
 		err += d * d;
-		for (int k = 0; k <= FLOOR_STEPS; k++)
+		for (int k = 1; k <= FLOOR_STEPS; k++) /* bucket 0 is no floor's */
 			bucket[k] += (v4d)((v4l)gain & (m == k));
 	}
 	double above = 0;
@@ -193,6 +200,7 @@ static int auto_floor(struct sums_job *j, double max_loss, double *floor)
 	struct chunk_sums t;
 	for (int k = 0; k <= FLOOR_STEPS; k++)
 		j->T[k] = k ? ldexp(r, -k) : 0;
+	j->r = r;
 	if (run_sums(j, floor_chunk, &t))
 		return GGPACK_E_NOMEM;
 	*floor = 0;

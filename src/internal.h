@@ -74,6 +74,7 @@ static inline float f32_of(uint32_t u)
  * (it may not reorder a double sum): fixed lanes, one fixed order. */
 typedef double v4d __attribute__((vector_size(32)));
 typedef int64_t v4l __attribute__((vector_size(32)));
+typedef uint64_t v4ul __attribute__((vector_size(32)));
 typedef float v4f __attribute__((vector_size(16)));
 typedef int32_t v4i __attribute__((vector_size(16)));
 
