@@ -195,21 +195,35 @@ static int select_tensors(struct ggpack_ctx *ctx, struct ggpack_conversion *c)
 /* ---- measures and DeepShape ---------------------------------------------- */
 
 /* A 64-bit hash of the values (multiply-xorshift over 8-byte words): equal
- * contents give equal hashes, so diff can match a renamed tensor. */
+ * contents give equal hashes, so diff can match a renamed tensor. Four
+ * words at a time go to four running hashes, one chain each (a multiply
+ * waits for the one before it in its chain), mixed together at the end. */
+static inline uint64_t hash_word(uint64_t h, uint64_t v)
+{
+	h = (h ^ v) * 0xff51afd7ed558ccdu;
+	return h ^ (h >> 32);
+}
+
 static uint64_t values_hash(const float *w, size_t n)
 {
-	uint64_t h = 0x9e3779b97f4a7c15u ^ n;
+	uint64_t h[4] = { 0x9e3779b97f4a7c15u ^ n, 0xc2b2ae3d27d4eb4fu, 0x165667b19e3779f9u, 0x27d4eb2f165667c5u };
 	const uint8_t *p = (const uint8_t *)w;
 	size_t bytes = n * sizeof *w, k = 0;
+	for (; k + 32 <= bytes; k += 32)
+		for (int l = 0; l < 4; l++) {
+			uint64_t v;
+			memcpy(&v, p + k + 8 * l, 8);
+			h[l] = hash_word(h[l], v);
+		}
 	for (; k + 8 <= bytes; k += 8) {
 		uint64_t v;
 		memcpy(&v, p + k, 8);
-		h = (h ^ v) * 0xff51afd7ed558ccdu;
-		h ^= h >> 32;
+		h[0] = hash_word(h[0], v);
 	}
 	for (; k < bytes; k++)
-		h = (h ^ p[k]) * 0x100000001b3u;
-	return h ^ (h >> 29);
+		h[0] = (h[0] ^ p[k]) * 0x100000001b3u;
+	uint64_t x = hash_word(hash_word(hash_word(h[0], h[1]), h[2]), h[3]);
+	return x ^ (x >> 29);
 }
 
 /* GG fit, grid bits and hash of the input values of tensor i. */
