@@ -15,6 +15,9 @@ static void state_free(struct ds_state *s)
 {
 	ggpack_hist_free(s->h);
 	free(s->v.chunks);
+	free(s->v.at);
+	free(s->v.part_chunk0);
+	free(s->v.buf);
 	free(s->t.T);
 	free(s->dense);
 	free(s->bin_count);
@@ -23,6 +26,41 @@ static void state_free(struct ds_state *s)
 	free(s->bin_value_mem);
 	free(s->edge_next);
 	ds_edges_free(s);
+}
+
+/* The chunks of every part, in order, and where each begins. */
+static int vector_chunks(struct ds_vector *v)
+{
+	size_t n = 0;
+	for (size_t p = 0; p < v->n_parts; p++)
+		n += chunks_of(v->lens[p]), v->n += v->lens[p];
+	v->chunks = malloc((n + 1) * sizeof *v->chunks);
+	v->at = malloc((n + 1) * sizeof *v->at);
+	v->part_chunk0 = malloc((v->n_parts + 1) * sizeof *v->part_chunk0);
+	if (v->src)
+		v->buf = malloc((size_t)parallel_threads() * CHUNK * sizeof *v->buf);
+	if (!v->chunks || !v->at || !v->part_chunk0 || (v->src && !v->buf))
+		return GGPACK_E_NOMEM;
+	n = 0;
+	for (size_t p = 0; p < v->n_parts; p++) {
+		v->part_chunk0[p] = n;
+		for (size_t k = 0; k < chunks_of(v->lens[p]); k++, n++) {
+			v->chunks[n] = (struct chunk){ v->parts ? v->parts[p] + k * CHUNK : NULL, chunk_len(v->lens[p], k) };
+			v->at[n] = (struct ds_chunk_at){ p, k * CHUNK };
+		}
+	}
+	v->n_chunks = n;
+	return 0;
+}
+
+const float *ds_chunk_values(const struct ds_state *s, size_t c, unsigned worker)
+{
+	const struct ds_vector *v = &s->v;
+	if (v->chunks[c].x)
+		return v->chunks[c].x;
+	float *buf = v->buf + (size_t)worker * CHUNK;
+	v->src->read(v->src->arg, v->at[c].part, v->at[c].from, v->chunks[c].len, buf);
+	return buf;
 }
 
 int ds_nomem(struct ds_state *s)
@@ -94,14 +132,13 @@ static void fit_chunk(void *arg, size_t c, unsigned worker)
 {
 	struct fit_job *j = arg;
 	struct fit_lanes f = { 0 };
-	fit_block(j->s->v.chunks[c].x, j->s->v.chunks[c].len, j->limit, &f);
+	fit_block(ds_chunk_values(j->s, c, worker), j->s->v.chunks[c].len, j->limit, &f);
 	for (int l = 0; l < FIT_LANES; l++) {
 		j->sums[c][0] += f.sum[l / 4][l % 4];
 		j->sums[c][1] += f.abs[l / 4][l % 4];
 		j->sums[c][2] += f.sq[l / 4][l % 4];
 	}
 	j->sums[c][3] = (double)f.n;
-	(void)worker;
 }
 
 /* Step 3: the fit over |p| <= P delta; chunk sums added in chunk order. */
@@ -174,6 +211,8 @@ static int analyse(struct ds_state *s, const struct ggpack_deepshape_params *prm
 	int rc = ds_levels(s, prm->grid);
 	if (rc == GGPACK_E_INVALID)
 		return ctx_fail(s->ctx, rc, "DeepShape: a weight is NaN or infinite");
+	if (rc == DS_NEEDS_MEMORY)
+		return rc;
 	if (rc)
 		return ds_nomem(s);
 	s->r.P = find_P(s->h, prm->min_count);
@@ -200,8 +239,10 @@ static int deepshape_vector(struct ds_state *s, const struct ggpack_deepshape_pa
 	if (rc)
 		return rc;
 	s->r.before = g;
-	if (!fitted || !s->r.in_range) {
-		ds_snap(s); /* nothing to reshape (no values, or all zero): step 6 only */
+	if (!fitted || !s->r.in_range) { /* nothing to reshape (no values, or all zero): step 6 only */
+		s->snap = true;
+		if (!s->v.src)
+			ds_snap(s);
 		return 0;
 	}
 	s->r.shape_after = prm->shape_scale * g.shape;
@@ -225,32 +266,66 @@ void ggpack_deepshape_defaults(struct ggpack_deepshape_params *p)
 	*p = (struct ggpack_deepshape_params){ 13, 1000, 0.8, 0.6 };
 }
 
+/* The vector's chunks, then steps 1-5 (the values in memory change; from
+ * a source, s is left as the plan). */
+static int deepshape_run(struct ds_state *s, const struct ggpack_deepshape_params *params,
+			 struct ggpack_deepshape_result *result)
+{
+	int rc = check_params(s->ctx, params);
+	if (rc)
+		return rc;
+	if (vector_chunks(&s->v))
+		return ds_nomem(s);
+	if (!s->v.n) { /* nothing to shape */
+		memset(result, 0, sizeof *result);
+		result->grid = params->grid;
+		result->min_count = params->min_count;
+		s->snap = true;
+		return 0;
+	}
+	rc = deepshape_vector(s, params);
+	if (!rc)
+		*result = s->r;
+	return rc;
+}
+
 int ggpack_deepshape(struct ggpack_ctx *ctx, float *const *parts, const size_t *lens, size_t n_parts,
 		     const struct ggpack_deepshape_params *params, struct ggpack_deepshape_result *result)
 {
 	struct ds_state s;
 	memset(&s, 0, sizeof s);
 	s.ctx = ctx;
-	int rc = check_params(ctx, params);
-	if (rc)
-		return rc;
 	s.v = (struct ds_vector){ .parts = parts, .lens = lens, .n_parts = n_parts };
-	for (size_t p = 0; p < n_parts; p++)
-		s.v.n += lens[p];
-	if (chunks_make(parts, lens, n_parts, &s.v.chunks, &s.v.n_chunks))
-		return ds_nomem(&s);
-	if (!s.v.n) { /* nothing to shape */
-		memset(result, 0, sizeof *result);
-		result->grid = params->grid;
-		result->min_count = params->min_count;
-		state_free(&s);
-		return 0;
-	}
-	rc = deepshape_vector(&s, params);
-	if (!rc)
-		*result = s.r;
+	int rc = deepshape_run(&s, params, result);
 	state_free(&s);
 	return rc;
+}
+
+int ds_plan_make(struct ggpack_ctx *ctx, const size_t *lens, size_t n_parts, const struct ds_source *src,
+		 const struct ggpack_deepshape_params *params, struct ds_state **plan,
+		 struct ggpack_deepshape_result *result)
+{
+	struct ds_state *s = calloc(1, sizeof *s);
+	if (!s)
+		return ctx_fail(ctx, GGPACK_E_NOMEM, "DeepShape: out of memory");
+	s->ctx = ctx;
+	s->v = (struct ds_vector){ .lens = lens, .n_parts = n_parts, .src = src };
+	int rc = deepshape_run(s, params, result);
+	free(s->v.buf), free(s->bin_count), free(s->worker_count), free(s->edge_next); /* counting is done */
+	s->v.buf = NULL, s->bin_count = NULL, s->worker_count = NULL, s->edge_next = NULL;
+	if (rc) {
+		ds_plan_free(s);
+		return rc;
+	}
+	*plan = s;
+	return 0;
+}
+
+void ds_plan_free(struct ds_state *plan)
+{
+	if (plan)
+		state_free(plan);
+	free(plan);
 }
 
 /* Scope tensor: rms spans R = clamp(sqrt(n)/2, 16, 128) levels, so that a

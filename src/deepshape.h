@@ -16,15 +16,29 @@
 #define DENSE_INDEX_MAX (1u << 24)
 #define MAX_BINS (1u << 22)       /* in-range levels x sub-bins */
 
+/* Where the vector's values come from when they are not in memory (a
+ * model's tensors, read from its file pass by pass): part p's values
+ * [from, from + n) as float32 into out. Called from several threads. */
+struct ds_source {
+	void (*read)(void *arg, size_t part, size_t from, size_t n, float *out);
+	void *arg;
+};
+
 /* The vector in fixed chunks (CHUNK elements, never cut by the thread
- * count), in order: a chunk's index is also its place in position order. */
+ * count), in order: a chunk's index is also its place in position order.
+ * In memory, chunks[c].x holds its values; from a source, x is NULL and
+ * at[c] says where to read them. */
 struct ds_vector {
-	float *const *parts;
+	float *const *parts;       /* NULL from a source */
 	const size_t *lens;
 	size_t n_parts;
 	size_t n;
 	struct chunk *chunks;
+	struct ds_chunk_at { size_t part, from; } *at;
+	size_t *part_chunk0;       /* part p's first chunk */
 	size_t n_chunks;
+	const struct ds_source *src;
+	float *buf;                /* from a source: CHUNK floats per worker */
 };
 
 /* Target counts floor(N p(L)) for L = mu_q - K .. mu_q + K (the levels
@@ -49,6 +63,7 @@ struct ds_state {
 	unsigned sub;              /* sub-bins per in-range level (a power of 2) */
 	bool counted;              /* the sub-bins were counted with the levels, over every level */
 	bool direct;               /* bins cover every level of [lo, hi]: index by arithmetic */
+	bool snap;                 /* nothing to reshape: every value keeps its level */
 	int64_t lo, hi;            /* the in-range levels, mu_q - P .. mu_q + P */
 	uint64_t *bin_count;       /* per (entry - first) * sub + sub-bin */
 	uint64_t *worker_count;    /* per worker, n_bins each: who saw how many where */
@@ -64,6 +79,9 @@ struct ds_state {
 };
 
 
+/* deepshape.c: a chunk's values, read into the worker's buffer from a source */
+const float *ds_chunk_values(const struct ds_state *s, size_t c, unsigned worker);
+
 /* deepshape_bins.c */
 int64_t level_of_rank(const struct ds_target *t, uint64_t r, size_t *i);
 size_t entry_of(const struct ds_state *s, int64_t q);
@@ -75,7 +93,22 @@ int ds_levels(struct ds_state *s, int grid);
 int ds_reshape(struct ds_state *s);
 /* Step 6 alone: every value on the grid, keeping its level. */
 void ds_snap(struct ds_state *s);
+/* From a source, once planned: the bins' values, and each edge bin's
+ * group boundaries in place of its elements. */
+int ds_plan_settle(struct ds_state *s);
 void ds_edges_free(struct ds_state *s);
 int ds_nomem(struct ds_state *s);
+
+/* Scope model without holding the vector: steps 1-5 read it from a source
+ * pass by pass and keep only what gives each element its new value (bins,
+ * and the order keys where an edge bin's groups meet); ds_plan_apply then
+ * reshapes one part at a time, on any thread. DS_NEEDS_MEMORY when the
+ * levels are too many to count densely (then hold it in memory). */
+#define DS_NEEDS_MEMORY 1
+int ds_plan_make(struct ggpack_ctx *ctx, const size_t *lens, size_t n_parts, const struct ds_source *src,
+		 const struct ggpack_deepshape_params *params, struct ds_state **plan,
+		 struct ggpack_deepshape_result *result);
+void ds_plan_apply(const struct ds_state *plan, size_t part, float *values);
+void ds_plan_free(struct ds_state *plan);
 
 #endif

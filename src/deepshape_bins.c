@@ -123,10 +123,11 @@ static inline void block_bins(const struct ds_state *s, const float *restrict x,
 	}
 }
 
-/* An element of an edge bin: its value's order key and where it lives. */
+/* An element of an edge bin: its value's order key and its position
+ * (chunk c, offset k: c CHUNK + k, which orders like the position). */
 struct edge_elem {
 	uint32_t key;
-	float *at;
+	uint64_t where;
 };
 
 /* A sub-bin whose run of ranks holds target boundaries: its elements (in
@@ -141,13 +142,14 @@ struct edge_bin {
 	uint64_t *bound;
 	int64_t *group_level;      /* n_bounds + 1; KEEP: the element keeps its q */
 	uint64_t reassigned;
+	struct edge_elem *first;   /* a plan's: the first element of groups 1.. (ranks bound[j]) */
 };
 
 void ds_edges_free(struct ds_state *s)
 {
 	for (size_t i = 0; i < s->n_edges; i++) {
 		struct edge_bin *b = &s->edges[i];
-		free(b->elems), free(b->bound), free(b->group_level);
+		free(b->elems), free(b->bound), free(b->group_level), free(b->first);
 	}
 	free(s->edges);
 	s->edges = NULL;
@@ -205,7 +207,7 @@ static void bin_count_chunk(void *arg, size_t c, unsigned worker)
 {
 	struct count_job *j = arg;
 	uint32_t *counts = j->narrow + (size_t)worker * j->n_bins;
-	const float *x = j->s->v.chunks[c].x;
+	const float *x = ds_chunk_values(j->s, c, worker);
 	size_t len = j->s->v.chunks[c].len;
 	if ((j->seen[worker] += len) > NARROW_MAX)
 		narrow_flush(j, worker), j->seen[worker] = len;
@@ -369,14 +371,36 @@ static int bins_map(struct ds_state *s)
 	return edge_cursors(s, n_bins);
 }
 
-/* The assigning pass on n values: each takes its sub-bin's value (its
- * target's, or its own level's), a lookup without a branch; out of range
- * (bin -1, qs given) it keeps its q. Bins marked ONE_BY_ONE are then done
- * one element at a time: an edge bin's values are collected in position
- * order, and a value that keeps level 0 keeps the sign of its rint (-0
- * below zero), as everywhere else. */
-static inline void assign_block(struct ds_state *s, float *restrict x, size_t n, const float *restrict qs,
-				const int32_t *restrict bins, unsigned worker)
+/* What the assigning pass does with a block: in memory, write every new
+ * value and collect the edge elements (edge_settle writes theirs); from a
+ * source, first only collect them (the plan), then, part by part, write
+ * every new value, an edge element's from its group's boundaries. */
+enum assign_mode { ASSIGN_WRITE, ASSIGN_COLLECT, ASSIGN_APPLY };
+
+/* An edge element's group: how many of the bin's group boundaries (first
+ * elements of groups 1..) come before it in (value, position) order. */
+static size_t edge_group(const struct edge_bin *b, uint32_t key, uint64_t where)
+{
+	size_t g = 0;
+	while (g < b->n_bounds && (b->first[g].key < key || (b->first[g].key == key && b->first[g].where <= where)))
+		g++;
+	return g;
+}
+
+static inline float edge_value(const struct ds_state *s, int64_t L, float x)
+{
+	return (L == KEEP ? rint_float(x * s->scale) : (float)L) * (float)s->delta;
+}
+
+/* The assigning pass on n values at position `where`: each takes its
+ * sub-bin's value (its target's, or its own level's), a lookup without a
+ * branch; out of range (bin -1, qs given) it keeps its q. Bins marked
+ * ONE_BY_ONE are then done one element at a time: an edge element is
+ * collected or set from its group, and a value that keeps level 0 keeps
+ * the sign of its rint (-0 below zero), as everywhere else. */
+static inline void assign_block(const struct ds_state *s, const float *x, float *dst, size_t n,
+				const float *restrict qs, const int32_t *restrict bins, uint64_t where,
+				struct edge_elem **next, enum assign_mode mode)
 {
 	float out[BLOCK], delta = (float)s->delta;
 	uint8_t slow[BLOCK];
@@ -387,7 +411,6 @@ static inline void assign_block(struct ds_state *s, float *restrict x, size_t n,
 			out[k] = f32_of(pick_u32(bins[k] < 0, u32_of(qs[k] * delta), u32_of(out[k])));
 	for (size_t k = 0; k < n; k++)
 		slow[k] = u32_of(out[k]) == ONE_BY_ONE;
-	struct edge_elem **next = s->edge_next + (size_t)worker * s->n_edges;
 	for (size_t g = 0; g < n; g += 8) { /* 8 flags a word: a skip where none is set */
 		uint64_t word = 0;
 		memcpy(&word, slow + g, n - g < 8 ? n - g : 8);
@@ -399,47 +422,62 @@ static inline void assign_block(struct ds_state *s, float *restrict x, size_t n,
 			int32_t t = s->bin_target[bins[k]];
 			if (t > BIN_EDGE) {
 				out[k] = rint_float(x[k] * s->scale) * delta;
-				continue;
+			} else if (mode == ASSIGN_APPLY) {
+				const struct edge_bin *b = &s->edges[BIN_EDGE - t];
+				out[k] = edge_value(s, b->group_level[edge_group(b, float_key(x[k]), where + k)], x[k]);
+			} else {
+				*next[BIN_EDGE - t]++ = (struct edge_elem){ float_key(x[k]), where + k };
+				out[k] = x[k]; /* edge_settle sets it */
 			}
-			*next[BIN_EDGE - t]++ = (struct edge_elem){ float_key(x[k]), &x[k] };
-			out[k] = x[k]; /* edge_settle sets it */
 		}
 	}
-	memcpy(x, out, n * sizeof *x);
+	if (mode != ASSIGN_COLLECT)
+		memcpy(dst, out, n * sizeof *dst);
 }
 
-/* The chunk block by block, in the blocks' own bins. */
-SIMD_CLONES
-static void assign_chunk(void *arg, size_t c, unsigned worker)
+/* Chunk c's values x (written to dst unless collecting), block by block;
+ * inlined where mode is a constant. */
+static inline __attribute__((always_inline)) void assign_values(const struct ds_state *s, size_t c, const float *x, float *dst,
+				 struct edge_elem **next, enum assign_mode mode)
 {
-	struct ds_state *s = arg;
-	float *x = s->v.chunks[c].x;
 	size_t len = s->v.chunks[c].len;
 	for (size_t b = 0; b < len; b += BLOCK) {
 		float qs[BLOCK];
 		int32_t bins[BLOCK];
 		size_t n = len - b < BLOCK ? len - b : BLOCK;
+		uint64_t where = (uint64_t)c * CHUNK + b;
 		if (s->counted && n == BLOCK) {
 			block_bins_fine(s, x + b, BLOCK, bins);
-			assign_block(s, x + b, BLOCK, NULL, bins, worker);
+			assign_block(s, x + b, dst + b, BLOCK, NULL, bins, where, next, mode);
 		} else if (s->counted) {
 			block_bins_fine(s, x + b, n, bins);
-			assign_block(s, x + b, n, NULL, bins, worker);
+			assign_block(s, x + b, dst + b, n, NULL, bins, where, next, mode);
 		} else {
 			block_bins(s, x + b, n, qs, bins);
-			assign_block(s, x + b, n, qs, bins, worker);
+			assign_block(s, x + b, dst + b, n, qs, bins, where, next, mode);
 		}
 	}
 }
 
-/* An edge bin's elements by rank: sorted, then each group's level. */
+SIMD_CLONES
+static void assign_chunk(void *arg, size_t c, unsigned worker)
+{
+	struct ds_state *s = arg;
+	struct edge_elem **next = s->edge_next + (size_t)worker * s->n_edges;
+	if (s->v.src)
+		assign_values(s, c, ds_chunk_values(s, c, worker), NULL, next, ASSIGN_COLLECT);
+	else
+		assign_values(s, c, s->v.chunks[c].x, s->v.chunks[c].x, next, ASSIGN_WRITE);
+}
+
+/* An edge bin's elements by rank: sorted, then each group's level; from a
+ * source, each group's first element is kept instead (ds_plan_apply). */
 static void edge_settle(void *arg, size_t i, unsigned worker)
 {
 	struct ds_state *s = arg;
 	struct edge_bin *b = &s->edges[i];
-	float delta = (float)s->delta;
 	(void)worker;
-	if (radix_sort(b->elems, b->n)) {
+	if (radix_sort(b->elems, b->n) || (s->v.src && !(b->first = malloc((b->n_bounds + 1) * sizeof *b->first)))) {
 		b->reassigned = UINT64_MAX; /* out of memory, said by the caller */
 		return;
 	}
@@ -448,10 +486,17 @@ static void edge_settle(void *arg, size_t i, unsigned worker)
 		uint64_t end = j < b->n_bounds ? b->bound[j] : b->n;
 		int64_t L = b->group_level[j];
 		b->reassigned += L == KEEP ? 0 : end - r;
-		for (; r < end; r++) {
-			float *x = b->elems[r].at;
-			*x = (L == KEEP ? rint_float(*x * s->scale) : (float)L) * delta;
+		if (s->v.src && j < b->n_bounds)
+			b->first[j] = b->elems[end];
+		for (; !s->v.src && r < end; r++) {
+			float *x = s->v.chunks[b->elems[r].where / CHUNK].x + b->elems[r].where % CHUNK;
+			*x = edge_value(s, L, *x);
 		}
+		r = end;
+	}
+	if (s->v.src) { /* the plan keeps the boundaries only */
+		free(b->elems);
+		b->elems = NULL;
 	}
 }
 
@@ -468,6 +513,25 @@ static int assign(struct ds_state *s)
 	return 0;
 }
 
+SIMD_CLONES
+static void apply_chunk(const struct ds_state *s, size_t c, float *x)
+{
+	assign_values(s, c, x, x, NULL, ASSIGN_APPLY);
+}
+
+void ds_plan_apply(const struct ds_state *s, size_t part, float *values)
+{
+	size_t c0 = s->v.part_chunk0[part], c1 = c0 + chunks_of(s->v.lens[part]);
+	float delta = (float)s->delta;
+	if (s->snap) {
+		for (size_t i = 0; i < s->v.lens[part]; i++)
+			values[i] = rintf(values[i] * s->scale) * delta;
+		return;
+	}
+	for (size_t c = c0; c < c1; c++)
+		apply_chunk(s, c, values + (c - c0) * CHUNK);
+}
+
 /* Every value on the grid, keeping its level. */
 void ds_snap(struct ds_state *s)
 {
@@ -477,27 +541,39 @@ void ds_snap(struct ds_state *s)
 			s->v.parts[p][i] = rintf(s->v.parts[p][i] * s->scale) * delta;
 }
 
-/* Every level from the largest magnitude: when levels x 64 sub-bins fit
- * (128 when those fit), one pass counts the sub-bins, and the level
- * counts are their sums. */
-int ds_levels(struct ds_state *s, int grid)
+struct max_job {
+	struct ds_state *s;
+	uint32_t *bits; /* per chunk */
+};
+
+static void max_chunk(void *arg, size_t c, unsigned worker)
 {
-	uint32_t bits = 0;
-	for (size_t p = 0; p < s->v.n_parts; p++) {
-		uint32_t b = tensor_max_abs_bits_parallel(s->v.parts[p], s->v.lens[p], 0);
-		bits = b > bits ? b : bits;
-	}
-	if (bits >= 0x7f800000)
-		return GGPACK_E_INVALID; /* NaN or infinity */
-	double qmax = rint((double)f32_of(bits) * s->scale);
-	if ((2 * qmax + 1) * 64 > MAX_BINS)
-		return hist_grid_parts(s->v.parts, s->v.lens, s->v.n_parts, grid, &s->h);
-	unsigned sub = (2 * qmax + 1) * SUB_FINE <= MAX_BINS ? SUB_FINE : 64;
+	struct max_job *j = arg;
+	j->bits[c] = tensor_max_abs_bits(ds_chunk_values(j->s, c, worker), j->s->v.chunks[c].len, 0);
+}
+
+/* The largest |value| as bits (NaN and infinity above all finite ones). */
+static int max_abs_bits(struct ds_state *s, uint32_t *bits)
+{
+	struct max_job j = { s, calloc(s->v.n_chunks + 1, sizeof *j.bits) };
+	if (!j.bits)
+		return GGPACK_E_NOMEM;
+	parallel_for(s->v.n_chunks, max_chunk, &j);
+	*bits = 0;
+	for (size_t c = 0; c < s->v.n_chunks; c++)
+		*bits = j.bits[c] > *bits ? j.bits[c] : *bits;
+	free(j.bits);
+	return 0;
+}
+
+/* Counts in sub-bins of [lo, hi] (direct bins), and the level histogram
+ * from them. */
+static int count_levels(struct ds_state *s, int64_t qmax, unsigned sub)
+{
 	size_t levels = (size_t)(2 * qmax) + 1, n_bins = levels * sub;
-	s->lo = -(int64_t)qmax, s->hi = (int64_t)qmax;
+	s->lo = -qmax, s->hi = qmax;
 	s->direct = true;
 	s->sub = sub;
-	s->counted = true;
 	uint64_t *per_level = calloc(levels, sizeof *per_level);
 	s->bin_count = calloc(n_bins + 1, sizeof *s->bin_count);
 	if (!per_level || !s->bin_count || bin_count_pass(s, n_bins)) {
@@ -509,6 +585,34 @@ int ds_levels(struct ds_state *s, int grid)
 	int rc = hist_from_dense(per_level, levels, s->lo, &s->h);
 	free(per_level);
 	return rc;
+}
+
+/* Every level from the largest magnitude: when levels x 64 sub-bins fit
+ * (128 when those fit), one pass counts the sub-bins, and the level
+ * counts are their sums (s->counted); else when the levels fit, the pass
+ * counts levels, and step 5 counts its sub-bins in a pass of its own;
+ * else, in memory only, the levels come from sorting the values. */
+int ds_levels(struct ds_state *s, int grid)
+{
+	uint32_t bits;
+	if (max_abs_bits(s, &bits))
+		return GGPACK_E_NOMEM;
+	if (bits >= 0x7f800000)
+		return GGPACK_E_INVALID; /* NaN or infinity */
+	double qmax = rint((double)f32_of(bits) * s->scale);
+	if ((2 * qmax + 1) * 64 <= MAX_BINS) {
+		s->counted = true;
+		return count_levels(s, (int64_t)qmax, (2 * qmax + 1) * SUB_FINE <= MAX_BINS ? SUB_FINE : 64);
+	}
+	if (2 * qmax + 1 <= MAX_BINS) {
+		int rc = count_levels(s, (int64_t)qmax, 1);
+		free(s->bin_count), free(s->worker_count); /* step 5 counts its own */
+		s->bin_count = NULL, s->worker_count = NULL;
+		return rc;
+	}
+	if (s->v.src)
+		return DS_NEEDS_MEMORY;
+	return hist_grid_parts(s->v.parts, s->v.lens, s->v.n_parts, grid, &s->h);
 }
 
 int ds_reshape(struct ds_state *s)

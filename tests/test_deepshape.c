@@ -2,12 +2,16 @@
  * test_deepshape.c - DeepShape against expected values computed by an
  * independent reference of the spec (tests/ref/deepshape_ref.py), against a
  * literal full-sort implementation written here on vectors full of ties,
- * and the tensor-scope rule on GG samples of many sizes.
+ * and the tensor-scope rule on GG samples of many sizes; and the plan
+ * convert uses for scope model (passes over a source, then part by part)
+ * against the same vectors in memory.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../src/deepshape.h" /* the plan: internal to the library */
 #include "testutil.h"
 
 START_TEST(model_scope_gives_the_reference_result_exactly)
@@ -230,6 +234,92 @@ START_TEST(tensor_scope_neither_collapses_nor_leaves_a_tensor_alone)
 }
 END_TEST
 
+/* ---- scope model from a source (the plan convert uses) ----------------- */
+
+struct parts_source {
+	const float *const *parts;
+	size_t reads;
+};
+
+static void read_parts(void *arg, size_t part, size_t from, size_t n, float *out)
+{
+	struct parts_source *src = arg;
+	memcpy(out, src->parts[part] + from, n * sizeof *out);
+	__atomic_add_fetch(&src->reads, 1, __ATOMIC_RELAXED);
+}
+
+/* The plan and its part-by-part application give what the vector in
+ * memory gets, values and figures; DS_NEEDS_MEMORY is its only refusal. */
+static void plan_equals_memory(const float *x, const size_t *lens, size_t n_parts,
+			       const struct ggpack_deepshape_params *p, const char *what)
+{
+	const float *orig[8];
+	float *mem[8], *planned[8];
+	size_t n = 0;
+	for (size_t k = 0; k < n_parts; k++) {
+		orig[k] = x + n;
+		mem[k] = malloc(lens[k] * sizeof *x + 1);
+		planned[k] = malloc(lens[k] * sizeof *x + 1);
+		memcpy(mem[k], x + n, lens[k] * sizeof *x);
+		memcpy(planned[k], x + n, lens[k] * sizeof *x);
+		n += lens[k];
+	}
+	struct ggpack_deepshape_result a, b;
+	struct parts_source ps = { orig, 0 };
+	struct ds_source src = { read_parts, &ps };
+	struct ds_state *plan = NULL;
+	ck_assert_int_eq(ggpack_deepshape(NULL, mem, lens, n_parts, p, &a), 0);
+	int rc = ds_plan_make(NULL, lens, n_parts, &src, p, &plan, &b);
+	ck_assert_msg(rc == 0 || rc == DS_NEEDS_MEMORY, "%s: plan %d", what, rc);
+	if (rc == 0) {
+		ck_assert_msg(ps.reads > 0, "%s: nothing read", what);
+		for (size_t k = 0; k < n_parts; k++) {
+			ds_plan_apply(plan, k, planned[k]);
+			for (size_t i = 0; i < lens[k]; i++)
+				ck_assert_msg(u32_of(planned[k][i]) == u32_of(mem[k][i]),
+					      "%s: part %zu [%zu] = %a, in memory %a", what, k, i, planned[k][i], mem[k][i]);
+		}
+		ck_assert_int_eq(a.P, b.P);
+		ck_assert_int_eq(a.mu_q, b.mu_q);
+		ck_assert_uint_eq(a.in_range, b.in_range);
+		ck_assert_uint_eq(a.reassigned, b.reassigned);
+	}
+	ds_plan_free(plan);
+	for (size_t k = 0; k < n_parts; k++)
+		free(mem[k]), free(planned[k]);
+}
+
+START_TEST(model_scope_from_a_source_equals_it_in_memory)
+{
+	const struct ggpack_deepshape_params params[] = {
+		{ 6, 20, 0.8, 0.6 }, { 8, 5, 0.8, 0.6 }, { 4, 100, 0.5, 0.9 }, { 13, 1000, 0.8, 0.6 },
+	};
+	/* parts of every kind: one element, empty, across chunks of 2^18 */
+	size_t lens[] = { 1, 60000, 0, 5000, (1 << 18) + 7 }, n = 0;
+	for (size_t k = 0; k < 5; k++)
+		n += lens[k];
+	float *x = malloc(n * sizeof *x);
+	for (size_t pi = 0; pi < 4; pi++)
+		for (size_t outlier = 0; outlier < 4; outlier++) {
+			char what[64];
+			laplace_ties(x, n, pi == 3 ? 0.02 : 0.3);
+			/* none; 64 sub-bins a level; levels counted alone; too many to count */
+			const float big[] = { 0, ldexpf(20000, -params[pi].grid), ldexpf(1e6f, -params[pi].grid), 1e12f };
+			if (outlier)
+				x[n / 3] = big[outlier];
+			snprintf(what, sizeof what, "params %zu outlier %zu", pi, outlier);
+			for (unsigned threads = 1; threads <= 3; threads += 2) { /* the outliers: one count */
+				ggpack_set_threads(outlier ? 0 : threads);
+				plan_equals_memory(x, lens, 5, &params[pi], what);
+				if (outlier)
+					break;
+			}
+			ggpack_set_threads(0);
+		}
+	free(x);
+}
+END_TEST
+
 START_TEST(nan_is_refused_and_empty_is_fine)
 {
 	float x[] = { 1, NAN, 2 }, *px = x;
@@ -253,6 +343,7 @@ int main(void)
 	tcase_add_test(tc, model_scope_does_not_depend_on_how_the_vector_is_cut);
 	tcase_add_test(tc, model_scope_does_not_depend_on_the_thread_count);
 	tcase_add_test(tc, tensor_scope_neither_collapses_nor_leaves_a_tensor_alone);
+	tcase_add_test(tc, model_scope_from_a_source_equals_it_in_memory);
 	tcase_add_test(tc, nan_is_refused_and_empty_is_fine);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
