@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "convert.h"
+#include "deepshape.h"
 #include "sha256.h"
 
 int ggpack_convert_defaults(struct ggpack_convert_options *o, const char *preset)
@@ -289,21 +290,6 @@ static int tensor_scope(struct ggpack_ctx *ctx, struct ggpack_conversion *c, siz
 	return rc;
 }
 
-/* One tensor's whole pipeline: only its buffers are alive. */
-static int one_tensor(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i)
-{
-	float *w = load(ctx, c, i);
-	if (!w)
-		return GGPACK_E_NOMEM;
-	int rc = measure(ctx, c, i, w);
-	if (!rc && !c->t[i].skip && c->o.deepshape)
-		rc = tensor_scope(ctx, c, i, w);
-	if (!rc && !c->t[i].skip)
-		rc = finish(ctx, c, i, w);
-	free(w);
-	return rc;
-}
-
 void conv_hash_input(const struct ggpack_model *m, char out[65])
 {
 	struct sha256 h;
@@ -319,12 +305,18 @@ void conv_hash_input(const struct ggpack_model *m, char out[65])
 
 /* Threads over tensors: each worker takes the next task and runs it alone
  * (its inner loops inline), so a tensor's figures are those of one thread
- * whatever the count. Task 0 is the input's digest for the report, which
- * so costs no time of its own; task i + 1 is tensor i. A failure stops
- * the tensors after it; the error kept is that of the first failing
- * tensor in model order, so the message does not depend on timing either. */
+ * whatever the count. With `digest`, task 0 is the input's digest for the
+ * report, which so costs no time of its own; task i + 1 is tensor i. A
+ * failure stops the tensors after it; the error kept is that of the first
+ * failing tensor in model order, so the message does not depend on timing
+ * either. */
+typedef int (*tensor_task)(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, const void *arg);
+
 struct tensor_pool {
 	struct ggpack_conversion *c;
+	tensor_task task;
+	const void *arg;
+	bool digest, progress;
 	atomic_size_t next, done;
 	size_t first_failed;       /* model order; n_tensors while none */
 	int rc;
@@ -341,7 +333,8 @@ static void *pool_worker(void *arg)
 	parallel_serial_here(many);
 	for (size_t task; (task = atomic_fetch_add(&p->next, 1)) <= c->m->n_tensors;) {
 		if (task == 0) {
-			conv_hash_input(c->m, c->input_sha256);
+			if (p->digest)
+				conv_hash_input(c->m, c->input_sha256);
 			continue;
 		}
 		size_t i = task - 1;
@@ -350,14 +343,14 @@ static void *pool_worker(void *arg)
 		pthread_mutex_unlock(&p->lock);
 		if (after_failure || !c->t[i].measured)
 			continue;
-		int rc = one_tensor(&mine, c, i);
+		int rc = p->task(&mine, c, i, p->arg);
 		pthread_mutex_lock(&p->lock);
 		if (rc && i < p->first_failed) {
 			p->first_failed = i, p->rc = rc;
 			p->failed = mine;
 		}
 		size_t done = atomic_fetch_add(&p->done, 1) + 1;
-		if (c->o.progress) /* under the lock: one caller at a time */
+		if (c->o.progress && p->progress) /* under the lock: one caller at a time */
 			c->o.progress(c->o.progress_arg, done, c->m->n_tensors);
 		pthread_mutex_unlock(&p->lock);
 	}
@@ -365,9 +358,11 @@ static void *pool_worker(void *arg)
 	return NULL;
 }
 
-static int run_per_tensor(struct ggpack_ctx *ctx, struct ggpack_conversion *c)
+static int run_pool(struct ggpack_ctx *ctx, struct ggpack_conversion *c, tensor_task task, const void *arg,
+		    bool digest, bool progress)
 {
-	struct tensor_pool p = { .c = c, .first_failed = c->m->n_tensors };
+	struct tensor_pool p = { .c = c, .task = task, .arg = arg, .digest = digest, .progress = progress,
+				 .first_failed = c->m->n_tensors };
 	pthread_t threads[PARALLEL_MAX];
 	unsigned n = parallel_threads(), started = 0;
 	pthread_mutex_init(&p.lock, NULL);
@@ -385,43 +380,120 @@ static int run_per_tensor(struct ggpack_ctx *ctx, struct ggpack_conversion *c)
 	return p.rc;
 }
 
+/* One tensor's whole pipeline: only its buffers are alive. */
+static int one_tensor(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, const void *arg)
+{
+	float *w = load(ctx, c, i);
+	(void)arg;
+	if (!w)
+		return GGPACK_E_NOMEM;
+	int rc = measure(ctx, c, i, w);
+	if (!rc && !c->t[i].skip && c->o.deepshape)
+		rc = tensor_scope(ctx, c, i, w);
+	if (!rc && !c->t[i].skip)
+		rc = finish(ctx, c, i, w);
+	free(w);
+	return rc;
+}
+
+/* ---- scope model: every selected tensor as one vector, in model order ---- */
+
+static int measure_only(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, const void *arg)
+{
+	float *w = load(ctx, c, i);
+	(void)arg;
+	int rc = w ? measure(ctx, c, i, w) : GGPACK_E_NOMEM;
+	free(w);
+	return rc;
+}
+
+/* The selected tensors: part p of the vector is tensor which[p]. */
+struct scope_parts {
+	const struct ggpack_model *m;
+	size_t k, *which, *lens, *part_of; /* part_of: tensor i -> its part */
+	const struct ds_state *plan;
+};
+
+/* The plan's source: a part's values straight from the model's file,
+ * whose pages go once read. */
+static void read_part(void *arg, size_t part, size_t from, size_t n, float *out)
+{
+	const struct scope_parts *sp = arg;
+	const struct index_tensor *t = &sp->m->tensors[sp->which[part]];
+	tensor_read_f32_range(t, from, n, out);
+	model_release_range(sp->m, t, from, n);
+}
+
+static int shape_and_finish(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, const void *arg)
+{
+	const struct scope_parts *sp = arg;
+	if (c->t[i].skip)
+		return 0;
+	float *w = load(ctx, c, i);
+	if (!w)
+		return GGPACK_E_NOMEM;
+	ds_plan_apply(sp->plan, sp->part_of[i], w);
+	int rc = finish(ctx, c, i, w);
+	free(w);
+	return rc;
+}
+
 static void progress(const struct ggpack_conversion *c, size_t done)
 {
 	if (c->o.progress)
 		c->o.progress(c->o.progress_arg, done, c->m->n_tensors);
 }
 
-/* Scope model: every selected tensor at once, as one vector in model order. */
-static int run_model_scope(struct ggpack_ctx *ctx, struct ggpack_conversion *c)
+/* When the levels are too many for the plan: every part in memory. */
+static int scope_in_memory(struct ggpack_ctx *ctx, struct ggpack_conversion *c, const struct scope_parts *sp)
 {
-	size_t n = c->m->n_tensors, k = 0;
-	float **parts = calloc(n + 1, sizeof *parts);
-	size_t *lens = calloc(n + 1, sizeof *lens), *which = calloc(n + 1, sizeof *which);
-	int rc = parts && lens && which ? 0 : ctx_fail(ctx, GGPACK_E_NOMEM, "%s: out of memory", c->m->path);
-	for (size_t i = 0; !rc && i < n; i++) {
-		if (!c->t[i].measured)
-			continue;
-		float *w = load(ctx, c, i);
-		rc = w ? measure(ctx, c, i, w) : GGPACK_E_NOMEM;
-		if (w && !rc && !c->t[i].skip) {
-			parts[k] = w, lens[k] = c->m->tensors[i].params, which[k++] = i;
-			w = NULL;
-		}
-		free(w);
-	}
-	if (!rc && k) {
-		rc = ggpack_deepshape(ctx, parts, lens, k, &c->o.ds, &c->ds);
+	float **parts = calloc(sp->k + 1, sizeof *parts);
+	int rc = parts ? 0 : ctx_fail(ctx, GGPACK_E_NOMEM, "%s: out of memory", c->m->path);
+	for (size_t p = 0; !rc && p < sp->k; p++)
+		if (!(parts[p] = load(ctx, c, sp->which[p])))
+			rc = GGPACK_E_NOMEM;
+	if (!rc) {
+		rc = ggpack_deepshape(ctx, parts, sp->lens, sp->k, &c->o.ds, &c->ds);
 		c->has_ds_model = rc == 0;
 	}
-	for (size_t p = 0; !rc && p < k; p++) {
-		rc = finish(ctx, c, which[p], parts[p]);
-		progress(c, which[p] + 1);
+	for (size_t p = 0; !rc && p < sp->k; p++) {
+		rc = finish(ctx, c, sp->which[p], parts[p]);
+		progress(c, sp->which[p] + 1);
 	}
-	for (size_t p = 0; parts && p < k; p++)
+	for (size_t p = 0; parts && p < sp->k; p++)
 		free(parts[p]);
 	free(parts);
-	free(lens);
-	free(which);
+	return rc;
+}
+
+/* Measures over threads; the plan from passes over the file (its memory
+ * does not grow with the model); then each tensor reshaped and finished,
+ * over threads. */
+static int run_model_scope(struct ggpack_ctx *ctx, struct ggpack_conversion *c)
+{
+	size_t n = c->m->n_tensors;
+	struct scope_parts sp = { .m = c->m, .which = calloc(n + 1, sizeof *sp.which),
+				  .lens = calloc(n + 1, sizeof *sp.lens), .part_of = calloc(n + 1, sizeof *sp.part_of) };
+	int rc = sp.which && sp.lens && sp.part_of ? run_pool(ctx, c, measure_only, NULL, true, false)
+						   : ctx_fail(ctx, GGPACK_E_NOMEM, "%s: out of memory", c->m->path);
+	for (size_t i = 0; !rc && i < n; i++)
+		if (c->t[i].measured && !c->t[i].skip)
+			sp.part_of[i] = sp.k, sp.lens[sp.k] = c->m->tensors[i].params, sp.which[sp.k++] = i;
+	struct ds_state *plan = NULL;
+	struct ds_source src = { read_part, &sp };
+	if (!rc && sp.k)
+		rc = ds_plan_make(ctx, sp.lens, sp.k, &src, &c->o.ds, &plan, &c->ds);
+	if (rc == DS_NEEDS_MEMORY) {
+		rc = scope_in_memory(ctx, c, &sp);
+	} else if (!rc && sp.k) {
+		c->has_ds_model = true;
+		sp.plan = plan;
+		rc = run_pool(ctx, c, shape_and_finish, &sp, false, true);
+	}
+	ds_plan_free(plan);
+	free(sp.which);
+	free(sp.lens);
+	free(sp.part_of);
 	return rc;
 }
 
@@ -469,7 +541,7 @@ int ggpack_convert(struct ggpack_ctx *ctx, const struct ggpack_model *m,
 		rc = select_tensors(ctx, c);
 	if (!rc)
 		rc = c->o.deepshape && c->o.ds_scope == GGPACK_DS_MODEL ? run_model_scope(ctx, c)
-									  : run_per_tensor(ctx, c);
+									  : run_pool(ctx, c, one_tensor, NULL, true, true);
 	if (!rc)
 		rc = spill_map(ctx, c);
 	if (rc) {

@@ -306,6 +306,8 @@ double tensor_raw_element(int dtype, const uint8_t *p, size_t i);
 void tensor_store_f32(int dtype, const float *v, size_t n, uint8_t *out);
 /* Elements of a floating tensor as float32 (float64 narrowed to nearest). */
 void tensor_read_f32(const struct index_tensor *t, float *dst);
+/* Elements [from, from + n) of it. */
+void tensor_read_f32_range(const struct index_tensor *t, size_t from, size_t n, float *dst);
 
 /* ---- bitrate.c -------------------------------------------------------- */
 
@@ -417,6 +419,8 @@ struct index_tensor;
  * borrowed, or an external data file's), which mapped_release may drop. */
 bool model_tensor_mapped(const struct ggpack_model *m, const struct index_tensor *t);
 void model_release_tensor(const struct ggpack_model *m, const struct index_tensor *t);
+/* The pages of elements [from, from + n) of it. */
+void model_release_range(const struct ggpack_model *m, const struct index_tensor *t, size_t from, size_t n);
 void model_release_file(const struct ggpack_model *m, const void *p, size_t len);
 int model_load_buffer(struct ggpack_ctx *ctx, const char *path, const uint8_t *data, size_t size,
 		      struct ggpack_model **out);

@@ -236,6 +236,13 @@ void model_release_tensor(const struct ggpack_model *m, const struct index_tenso
 		mapped_release(t->data, t->bytes);
 }
 
+void model_release_range(const struct ggpack_model *m, const struct index_tensor *t, size_t from, size_t n)
+{
+	size_t width = t->params ? t->bytes / t->params : 0;
+	if (model_tensor_mapped(m, t) && t->data && width)
+		mapped_release(t->data + from * width, n * width);
+}
+
 void model_release_file(const struct ggpack_model *m, const void *p, size_t len)
 {
 	if (!m->borrowed)

@@ -265,22 +265,27 @@ static void read_halves(int dtype, const uint8_t *raw, size_t n, float *restrict
 			dst[k] = tensor_bf16_to_f32(le16(raw + 2 * k));
 }
 
-void tensor_read_f32(const struct index_tensor *t, float *dst)
+void tensor_read_f32_range(const struct index_tensor *t, size_t from, size_t n, float *dst)
 {
 	int dtype = t->proto->data_type;
 	if (t->storage == GGPACK_STORAGE_RAW || t->storage == GGPACK_STORAGE_EXTERNAL) {
 		if (dtype == GGPACK_DTYPE_FLOAT) {
-			memcpy(dst, t->data, t->params * 4);
+			memcpy(dst, t->data + from * 4, n * 4);
 			return;
 		}
 		if (dtype == GGPACK_DTYPE_FLOAT16 || dtype == GGPACK_DTYPE_BFLOAT16) {
-			read_halves(dtype, t->data, t->params, dst);
+			read_halves(dtype, t->data + from * 2, n, dst);
 			return;
 		}
-		for (size_t k = 0; k < t->params; k++)
-			dst[k] = (float)tensor_raw_element(dtype, t->data, k);
+		for (size_t k = 0; k < n; k++)
+			dst[k] = (float)tensor_raw_element(dtype, t->data, from + k);
 		return;
 	}
-	for (size_t k = 0; k < t->params; k++)
-		dst[k] = t->storage == GGPACK_STORAGE_TYPED ? (float)typed_element(t->proto, k) : 0.0f;
+	for (size_t k = 0; k < n; k++)
+		dst[k] = t->storage == GGPACK_STORAGE_TYPED ? (float)typed_element(t->proto, from + k) : 0.0f;
+}
+
+void tensor_read_f32(const struct index_tensor *t, float *dst)
+{
+	tensor_read_f32_range(t, 0, t->params, dst);
 }
