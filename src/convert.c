@@ -257,12 +257,17 @@ static int measure(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i
 	return rc ? ctx_fail(ctx, rc, "%s: tensor '%s': out of memory", c->m->path, t->name) : 0;
 }
 
+static int fail_nomem_tensor(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t i)
+{
+	return ctx_fail(ctx, GGPACK_E_NOMEM, "%s: tensor '%s': out of memory", c->m->path, c->m->tensors[i].name);
+}
+
 static float *load(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t i)
 {
 	const struct index_tensor *t = &c->m->tensors[i];
 	float *w = malloc(t->params * sizeof *w);
 	if (!w)
-		ctx_fail(ctx, GGPACK_E_NOMEM, "%s: tensor '%s': out of memory", c->m->path, t->name);
+		fail_nomem_tensor(ctx, c, i);
 	else
 		tensor_read_f32(t, w);
 	model_release_tensor(c->m, t); /* its pages, read once, leave the process */
@@ -432,8 +437,7 @@ static int shape_and_finish(struct ggpack_ctx *ctx, struct ggpack_conversion *c,
 	float *w = load(ctx, c, i);
 	if (!w)
 		return GGPACK_E_NOMEM;
-	ds_plan_apply(sp->plan, sp->part_of[i], w);
-	int rc = finish(ctx, c, i, w);
+	int rc = ds_plan_apply(sp->plan, sp->part_of[i], w) ? fail_nomem_tensor(ctx, c, i) : finish(ctx, c, i, w);
 	free(w);
 	return rc;
 }

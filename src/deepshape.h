@@ -76,6 +76,9 @@ struct ds_state {
 	struct edge_bin *edges;
 	size_t n_edges;
 	struct edge_elem **edge_next; /* per worker, per edge bin: where its next element goes */
+	struct run_list *runs;     /* a plan's: per worker, per edge bin */
+	atomic_bool runs_failed;   /* out of memory collecting them */
+	size_t n_slots;            /* a plan's run counters (ds_plan_apply) */
 };
 
 
@@ -108,7 +111,7 @@ int ds_nomem(struct ds_state *s);
 int ds_plan_make(struct ggpack_ctx *ctx, const size_t *lens, size_t n_parts, const struct ds_source *src,
 		 const struct ggpack_deepshape_params *params, struct ds_state **plan,
 		 struct ggpack_deepshape_result *result);
-void ds_plan_apply(const struct ds_state *plan, size_t part, float *values);
+int ds_plan_apply(const struct ds_state *plan, size_t part, float *values);
 void ds_plan_free(struct ds_state *plan);
 
 #endif

@@ -124,10 +124,29 @@ static inline void block_bins(const struct ds_state *s, const float *restrict x,
 }
 
 /* An element of an edge bin: its value's order key and its position
- * (chunk c, offset k: c CHUNK + k, which orders like the position). */
+ * (chunk c, offset k: c CHUNK + k, which orders like the position). A
+ * plan collects runs instead: `count` elements of the bin with this key,
+ * from `where` on, none of the bin's others between them, in one part. */
 struct edge_elem {
 	uint32_t key;
+	uint32_t count;
 	uint64_t where;
+};
+
+/* A plan's group boundary in an edge bin: the first element of a group
+ * is element m (from 0) of the run at `where` with this key; boundaries
+ * in one run share its counter `slot` (ds_plan_apply counts the run's
+ * elements as it meets them, in position order). */
+struct edge_bound {
+	uint32_t key;
+	uint32_t slot;
+	uint64_t where, m;
+};
+
+/* A worker's runs of one edge bin, in position order. */
+struct run_list {
+	struct edge_elem *r;
+	size_t n, cap;
 };
 
 /* A sub-bin whose run of ranks holds target boundaries: its elements (in
@@ -142,11 +161,16 @@ struct edge_bin {
 	uint64_t *bound;
 	int64_t *group_level;      /* n_bounds + 1; KEEP: the element keeps its q */
 	uint64_t reassigned;
-	struct edge_elem *first;   /* a plan's: the first element of groups 1.. (ranks bound[j]) */
+	struct edge_bound *first;  /* a plan's: where groups 1.. begin (ranks bound[j]) */
+	size_t slot0;              /* a plan's: its boundaries' first counter */
 };
 
 void ds_edges_free(struct ds_state *s)
 {
+	for (size_t i = 0; s->runs && i < s->workers * s->n_edges; i++)
+		free(s->runs[i].r);
+	free(s->runs);
+	s->runs = NULL;
 	for (size_t i = 0; i < s->n_edges; i++) {
 		struct edge_bin *b = &s->edges[i];
 		free(b->elems), free(b->bound), free(b->group_level), free(b->first);
@@ -260,10 +284,10 @@ static int edge_make(const struct ds_state *s, uint64_t r0, uint64_t n, size_t t
 	size_t cap = 4, m = 0;
 	int64_t prev = level_of_rank(&s->t, r0, &ti);
 	b->n = n;
-	b->elems = malloc((n ? n : 1) * sizeof *b->elems);
+	b->elems = s->v.src ? NULL : malloc((n ? n : 1) * sizeof *b->elems); /* a plan's come as runs */
 	b->bound = malloc(cap * sizeof *b->bound);
 	b->group_level = malloc((cap + 1) * sizeof *b->group_level);
-	if (!b->elems || !b->bound || !b->group_level)
+	if ((!s->v.src && !b->elems) || !b->bound || !b->group_level)
 		return GGPACK_E_NOMEM;
 	b->group_level[0] = prev;
 	for (size_t i = ti; i < s->t.n_levels && s->t.T[i + 1] < r0 + n; i++) {
@@ -293,6 +317,10 @@ static int edge_make(const struct ds_state *s, uint64_t r0, uint64_t n, size_t t
  * array per worker, so the pass that collects finds it in its cache. */
 static int edge_cursors(struct ds_state *s, size_t n_bins)
 {
+	if (s->v.src) { /* a plan: runs, as many as they come */
+		s->runs = calloc(s->workers * s->n_edges + 1, sizeof *s->runs);
+		return s->runs ? 0 : ds_nomem(s);
+	}
 	s->edge_next = malloc((s->workers * s->n_edges + 1) * sizeof *s->edge_next);
 	if (!s->edge_next)
 		return ds_nomem(s);
@@ -377,13 +405,69 @@ static int bins_map(struct ds_state *s)
  * every new value, an edge element's from its group's boundaries. */
 enum assign_mode { ASSIGN_WRITE, ASSIGN_COLLECT, ASSIGN_APPLY };
 
-/* An edge element's group: how many of the bin's group boundaries (first
- * elements of groups 1..) come before it in (value, position) order. */
-static size_t edge_group(const struct edge_bin *b, uint32_t key, uint64_t where)
+/* Where a worker's edge elements go: in memory, its cursors into the edge
+ * bins; collecting a plan, its runs; applying one, the part's run
+ * counters. */
+struct edge_out {
+	struct edge_elem **next;
+	struct run_list *runs;
+	atomic_bool *runs_failed;
+	uint64_t *seen;
+};
+
+static inline size_t part_of(const struct ds_state *s, uint64_t where)
+{
+	return s->v.at[where / CHUNK].part;
+}
+
+/* Adds an element to its bin's runs: the last one grows when it has the
+ * key and the part. */
+static void run_add(const struct ds_state *s, struct run_list *l, uint32_t key, uint64_t where, atomic_bool *failed)
+{
+	struct edge_elem *last = l->n ? &l->r[l->n - 1] : NULL;
+	if (last && last->key == key && last->count < UINT32_MAX && part_of(s, last->where) == part_of(s, where)) {
+		last->count++;
+		return;
+	}
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		struct edge_elem *r = realloc(l->r, cap * sizeof *r);
+		if (!r) {
+			atomic_store(failed, true);
+			return;
+		}
+		l->r = r, l->cap = cap;
+	}
+	l->r[l->n++] = (struct edge_elem){ key, 1, where };
+}
+
+/* A plan's edge element's group: how many of the bin's boundaries come
+ * before it in (value, position) order. Equal keys: an element before a
+ * boundary's run is below it, one in a later part above it, and one in
+ * its part at or after its start is the run's next (the part is applied
+ * in position order: the run's own elements come first), below it while
+ * fewer than m came. */
+static size_t edge_group(const struct ds_state *s, const struct edge_bin *b, uint32_t key, uint64_t where,
+			 uint64_t *seen)
 {
 	size_t g = 0;
-	while (g < b->n_bounds && (b->first[g].key < key || (b->first[g].key == key && b->first[g].where <= where)))
-		g++;
+	uint64_t idx = 0;
+	for (uint32_t slot = UINT32_MAX; g < b->n_bounds; g++) {
+		const struct edge_bound *B = &b->first[g];
+		if (key != B->key) {
+			if (key < B->key)
+				break;
+			continue;
+		}
+		if (where < B->where)
+			break;
+		if (part_of(s, where) != part_of(s, B->where))
+			continue;
+		if (B->slot != slot)
+			slot = B->slot, idx = seen[slot]++;
+		if (idx < B->m)
+			break;
+	}
 	return g;
 }
 
@@ -400,7 +484,7 @@ static inline float edge_value(const struct ds_state *s, int64_t L, float x)
  * the sign of its rint (-0 below zero), as everywhere else. */
 static inline void assign_block(const struct ds_state *s, const float *x, float *dst, size_t n,
 				const float *restrict qs, const int32_t *restrict bins, uint64_t where,
-				struct edge_elem **next, enum assign_mode mode)
+				const struct edge_out *eo, enum assign_mode mode)
 {
 	float out[BLOCK], delta = (float)s->delta;
 	uint8_t slow[BLOCK];
@@ -424,9 +508,11 @@ static inline void assign_block(const struct ds_state *s, const float *x, float 
 				out[k] = rint_float(x[k] * s->scale) * delta;
 			} else if (mode == ASSIGN_APPLY) {
 				const struct edge_bin *b = &s->edges[BIN_EDGE - t];
-				out[k] = edge_value(s, b->group_level[edge_group(b, float_key(x[k]), where + k)], x[k]);
+				out[k] = edge_value(s, b->group_level[edge_group(s, b, float_key(x[k]), where + k, eo->seen)], x[k]);
+			} else if (mode == ASSIGN_COLLECT) {
+				run_add(s, &eo->runs[BIN_EDGE - t], float_key(x[k]), where + k, eo->runs_failed);
 			} else {
-				*next[BIN_EDGE - t]++ = (struct edge_elem){ float_key(x[k]), where + k };
+				*eo->next[BIN_EDGE - t]++ = (struct edge_elem){ float_key(x[k]), 1, where + k };
 				out[k] = x[k]; /* edge_settle sets it */
 			}
 		}
@@ -438,7 +524,7 @@ static inline void assign_block(const struct ds_state *s, const float *x, float 
 /* Chunk c's values x (written to dst unless collecting), block by block;
  * inlined where mode is a constant. */
 static inline __attribute__((always_inline)) void assign_values(const struct ds_state *s, size_t c, const float *x, float *dst,
-				 struct edge_elem **next, enum assign_mode mode)
+				 const struct edge_out *eo, enum assign_mode mode)
 {
 	size_t len = s->v.chunks[c].len;
 	for (size_t b = 0; b < len; b += BLOCK) {
@@ -448,13 +534,13 @@ static inline __attribute__((always_inline)) void assign_values(const struct ds_
 		uint64_t where = (uint64_t)c * CHUNK + b;
 		if (s->counted && n == BLOCK) {
 			block_bins_fine(s, x + b, BLOCK, bins);
-			assign_block(s, x + b, dst + b, BLOCK, NULL, bins, where, next, mode);
+			assign_block(s, x + b, dst + b, BLOCK, NULL, bins, where, eo, mode);
 		} else if (s->counted) {
 			block_bins_fine(s, x + b, n, bins);
-			assign_block(s, x + b, dst + b, n, NULL, bins, where, next, mode);
+			assign_block(s, x + b, dst + b, n, NULL, bins, where, eo, mode);
 		} else {
 			block_bins(s, x + b, n, qs, bins);
-			assign_block(s, x + b, dst + b, n, qs, bins, where, next, mode);
+			assign_block(s, x + b, dst + b, n, qs, bins, where, eo, mode);
 		}
 	}
 }
@@ -463,48 +549,95 @@ SIMD_CLONES
 static void assign_chunk(void *arg, size_t c, unsigned worker)
 {
 	struct ds_state *s = arg;
-	struct edge_elem **next = s->edge_next + (size_t)worker * s->n_edges;
-	if (s->v.src)
-		assign_values(s, c, ds_chunk_values(s, c, worker), NULL, next, ASSIGN_COLLECT);
-	else
-		assign_values(s, c, s->v.chunks[c].x, s->v.chunks[c].x, next, ASSIGN_WRITE);
+	if (s->v.src) {
+		struct edge_out eo = { .runs = s->runs + (size_t)worker * s->n_edges, .runs_failed = &s->runs_failed };
+		assign_values(s, c, ds_chunk_values(s, c, worker), NULL, &eo, ASSIGN_COLLECT);
+	} else {
+		struct edge_out eo = { .next = s->edge_next + (size_t)worker * s->n_edges };
+		assign_values(s, c, s->v.chunks[c].x, s->v.chunks[c].x, &eo, ASSIGN_WRITE);
+	}
 }
 
-/* An edge bin's elements by rank: sorted, then each group's level; from a
- * source, each group's first element is kept instead (ds_plan_apply). */
+/* The groups' sizes in an edge bin's count of reassigned elements. */
+static void edge_reassigned(struct edge_bin *b)
+{
+	for (size_t j = 0, r = 0; j <= b->n_bounds; j++) {
+		uint64_t end = j < b->n_bounds ? b->bound[j] : b->n;
+		b->reassigned += b->group_level[j] == KEEP ? 0 : end - r;
+		r = end;
+	}
+}
+
+/* An edge bin's elements by rank: sorted, then each group's level. */
 static void edge_settle(void *arg, size_t i, unsigned worker)
 {
 	struct ds_state *s = arg;
 	struct edge_bin *b = &s->edges[i];
 	(void)worker;
-	if (radix_sort(b->elems, b->n) || (s->v.src && !(b->first = malloc((b->n_bounds + 1) * sizeof *b->first)))) {
+	if (radix_sort(b->elems, b->n)) {
 		b->reassigned = UINT64_MAX; /* out of memory, said by the caller */
 		return;
 	}
-	uint64_t r = 0;
-	for (size_t j = 0; j <= b->n_bounds; j++) {
-		uint64_t end = j < b->n_bounds ? b->bound[j] : b->n;
-		int64_t L = b->group_level[j];
-		b->reassigned += L == KEEP ? 0 : end - r;
-		if (s->v.src && j < b->n_bounds)
-			b->first[j] = b->elems[end];
-		for (; !s->v.src && r < end; r++) {
+	edge_reassigned(b);
+	for (size_t j = 0, r = 0; j <= b->n_bounds; j++)
+		for (uint64_t end = j < b->n_bounds ? b->bound[j] : b->n; r < end; r++) {
 			float *x = s->v.chunks[b->elems[r].where / CHUNK].x + b->elems[r].where % CHUNK;
-			*x = edge_value(s, L, *x);
+			*x = edge_value(s, b->group_level[j], *x);
 		}
-		r = end;
+}
+
+/* A plan's edge bin: its workers' runs in position order (workers ran
+ * consecutive chunks), sorted by key, stably; each boundary is then a run
+ * and a count into it. Only the boundaries stay. */
+static void edge_plan(void *arg, size_t i, unsigned worker)
+{
+	struct ds_state *s = arg;
+	struct edge_bin *b = &s->edges[i];
+	size_t n = 0;
+	(void)worker;
+	for (unsigned w = 0; w < s->workers; w++)
+		n += s->runs[w * s->n_edges + i].n;
+	b->elems = malloc((n + 1) * sizeof *b->elems);
+	b->first = malloc((b->n_bounds + 1) * sizeof *b->first);
+	if (!b->elems || !b->first) {
+		b->reassigned = UINT64_MAX;
+		return;
 	}
-	if (s->v.src) { /* the plan keeps the boundaries only */
-		free(b->elems);
-		b->elems = NULL;
+	n = 0;
+	for (unsigned w = 0; w < s->workers; w++) {
+		struct run_list *l = &s->runs[w * s->n_edges + i];
+		memcpy(b->elems + n, l->r, l->n * sizeof *l->r);
+		n += l->n;
+		free(l->r);
+		l->r = NULL;
 	}
+	if (radix_sort(b->elems, n)) {
+		b->reassigned = UINT64_MAX;
+		return;
+	}
+	uint64_t below = 0; /* elements in the runs before run e */
+	for (size_t j = 0, e = 0, first_of_run = 0; j < b->n_bounds; j++) {
+		while (below + b->elems[e].count <= b->bound[j])
+			below += b->elems[e++].count;
+		if (j == 0 || b->first[j - 1].where != b->elems[e].where || b->first[j - 1].key != b->elems[e].key)
+			first_of_run = j; /* a new run: a counter of its own */
+		b->first[j] = (struct edge_bound){ b->elems[e].key, (uint32_t)(b->slot0 + first_of_run),
+						  b->elems[e].where, b->bound[j] - below };
+	}
+	edge_reassigned(b);
+	free(b->elems);
+	b->elems = NULL;
 }
 
 /* Step 5: every element, then the edge bins' by rank. */
 static int assign(struct ds_state *s)
 {
 	parallel_for_static(s->v.n_chunks, s->workers, assign_chunk, s);
-	parallel_for(s->n_edges, edge_settle, s);
+	if (atomic_load(&s->runs_failed))
+		return ds_nomem(s);
+	for (size_t i = 0; s->v.src && i < s->n_edges; i++)
+		s->edges[i].slot0 = s->n_slots, s->n_slots += s->edges[i].n_bounds;
+	parallel_for(s->n_edges, s->v.src ? edge_plan : edge_settle, s);
 	for (size_t i = 0; i < s->n_edges; i++) {
 		if (s->edges[i].reassigned == UINT64_MAX)
 			return ds_nomem(s);
@@ -514,22 +647,28 @@ static int assign(struct ds_state *s)
 }
 
 SIMD_CLONES
-static void apply_chunk(const struct ds_state *s, size_t c, float *x)
+static void apply_chunk(const struct ds_state *s, size_t c, float *x, uint64_t *seen)
 {
-	assign_values(s, c, x, x, NULL, ASSIGN_APPLY);
+	struct edge_out eo = { .seen = seen };
+	assign_values(s, c, x, x, &eo, ASSIGN_APPLY);
 }
 
-void ds_plan_apply(const struct ds_state *s, size_t part, float *values)
+int ds_plan_apply(const struct ds_state *s, size_t part, float *values)
 {
 	size_t c0 = s->v.part_chunk0[part], c1 = c0 + chunks_of(s->v.lens[part]);
 	float delta = (float)s->delta;
 	if (s->snap) {
 		for (size_t i = 0; i < s->v.lens[part]; i++)
 			values[i] = rintf(values[i] * s->scale) * delta;
-		return;
+		return 0;
 	}
+	uint64_t *seen = calloc(s->n_slots + 1, sizeof *seen); /* this part's count of each run */
+	if (!seen)
+		return GGPACK_E_NOMEM;
 	for (size_t c = c0; c < c1; c++)
-		apply_chunk(s, c, values + (c - c0) * CHUNK);
+		apply_chunk(s, c, values + (c - c0) * CHUNK, seen);
+	free(seen);
+	return 0;
 }
 
 /* Every value on the grid, keeping its level. */

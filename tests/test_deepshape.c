@@ -274,7 +274,7 @@ static void plan_equals_memory(const float *x, const size_t *lens, size_t n_part
 	if (rc == 0) {
 		ck_assert_msg(ps.reads > 0, "%s: nothing read", what);
 		for (size_t k = 0; k < n_parts; k++) {
-			ds_plan_apply(plan, k, planned[k]);
+			ck_assert_int_eq(ds_plan_apply(plan, k, planned[k]), 0);
 			for (size_t i = 0; i < lens[k]; i++)
 				ck_assert_msg(u32_of(planned[k][i]) == u32_of(mem[k][i]),
 					      "%s: part %zu [%zu] = %a, in memory %a", what, k, i, planned[k][i], mem[k][i]);
