@@ -235,7 +235,7 @@ struct file_facts {
 	char sha256[65];
 };
 
-/* Size, digest and (when zc) zstd size of one file, read once. */
+/* Size, digest (when h) and zstd size (when zc) of one file, read once. */
 static int file_facts(struct ggpack_ctx *ctx, const char *path, struct sha256 *h, ZSTD_CCtx *zc,
 		      struct file_facts *f)
 {
@@ -245,7 +245,8 @@ static int file_facts(struct ggpack_ctx *ctx, const char *path, struct sha256 *h
 		return ctx_fail(ctx, GGPACK_E_IO, "%s: cannot read: %s", path, strerror(errno));
 	ssize_t n;
 	while ((n = read(fd, in, sizeof in)) > 0) {
-		sha256_add(h, in, (size_t)n);
+		if (h)
+			sha256_add(h, in, (size_t)n);
 		f->bytes += (uint64_t)n;
 		ZSTD_inBuffer zi = { in, (size_t)n, 0 };
 		while (zc && zi.pos < zi.size) {
@@ -287,10 +288,8 @@ static int output_json(struct ggpack_ctx *ctx, const char *path, const char *dat
 	sha256_init(&h);
 	int rc = file_facts(ctx, path, &h, zc, &f);
 	sha256_hex(&h, f.sha256);
-	if (!rc && data_path) {
-		sha256_init(&h);
-		rc = file_facts(ctx, data_path, &h, zc, &d);
-	}
+	if (!rc && data_path) /* the report gives the model file's digest only */
+		rc = file_facts(ctx, data_path, NULL, zc, &d);
 	if (!rc && zc)
 		f.zstd_bytes += d.zstd_bytes + zstd_end(zc);
 	ZSTD_freeCCtx(zc);
