@@ -54,6 +54,7 @@ static inline uint32_t float_key(float x)
  * holds a contiguous run of ranks. */
 #define BLOCK 64
 #define SUB_FINE 128   /* sub-bins a level when they fit: fewer edge elements */
+#define SUB_MIN 8       /* the fewest when every level is counted */
 
 static inline unsigned sub_of(const struct ds_state *s, float y, float q)
 {
@@ -740,8 +741,11 @@ int ds_levels(struct ds_state *s, int grid)
 		return GGPACK_E_INVALID; /* NaN or infinity */
 	double qmax = rint((double)f32_of(bits) * s->scale);
 	if ((2 * qmax + 1) * 64 <= MAX_BINS) {
+		unsigned sub = (2 * qmax + 1) * SUB_FINE <= MAX_BINS ? SUB_FINE : 64;
+		while (sub > SUB_MIN && (2 * qmax + 1) * sub > (double)s->v.n / 8)
+			sub /= 2; /* tables no larger than the vector: a small one has more edge elements */
 		s->counted = true;
-		return count_levels(s, (int64_t)qmax, (2 * qmax + 1) * SUB_FINE <= MAX_BINS ? SUB_FINE : 64);
+		return count_levels(s, (int64_t)qmax, sub);
 	}
 	if (2 * qmax + 1 <= MAX_BINS) {
 		int rc = count_levels(s, (int64_t)qmax, 1);
