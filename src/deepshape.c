@@ -21,7 +21,7 @@ static void state_free(struct ds_state *s)
 	free(s->t.T);
 	free(s->dense);
 	free(s->bin_count);
-	free(s->worker_count);
+	ds_work_free(s);
 	free(s->bin_target_mem);
 	free(s->bin_value_mem);
 	free(s->edge_next);
@@ -311,8 +311,9 @@ int ds_plan_make(struct ggpack_ctx *ctx, const size_t *lens, size_t n_parts, con
 	s->ctx = ctx;
 	s->v = (struct ds_vector){ .lens = lens, .n_parts = n_parts, .src = src };
 	int rc = deepshape_run(s, params, result);
-	free(s->v.buf), free(s->bin_count), free(s->worker_count), free(s->edge_next); /* counting is done */
-	s->v.buf = NULL, s->bin_count = NULL, s->worker_count = NULL, s->edge_next = NULL;
+	free(s->v.buf), free(s->bin_count), free(s->edge_next); /* counting is done */
+	s->v.buf = NULL, s->bin_count = NULL, s->edge_next = NULL;
+	ds_work_free(s);
 	if (rc) {
 		ds_plan_free(s);
 		return rc;

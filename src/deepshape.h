@@ -66,7 +66,10 @@ struct ds_state {
 	bool snap;                 /* nothing to reshape: every value keeps its level */
 	int64_t lo, hi;            /* the in-range levels, mu_q - P .. mu_q + P */
 	uint64_t *bin_count;       /* per (entry - first) * sub + sub-bin */
-	uint64_t *worker_count;    /* per worker, n_bins each: who saw how many where */
+	uint32_t *worker_count;    /* per worker, n_bins each: who saw how many where */
+	uint64_t *worker_wide[PARALLEL_MAX]; /* a worker's counts past 2^31 elements, or NULL */
+	struct edge_elem *sort_tmp[PARALLEL_MAX]; /* a worker's radix sort scratch */
+	size_t sort_cap[PARALLEL_MAX];
 	unsigned workers;
 	int32_t *bin_target;       /* >= 0: target index; BIN_KEEP; <= BIN_EDGE: an edge bin;
 				      bin -1 (out of range) is BIN_KEEP */
@@ -100,6 +103,8 @@ void ds_snap(struct ds_state *s);
  * group boundaries in place of its elements. */
 int ds_plan_settle(struct ds_state *s);
 void ds_edges_free(struct ds_state *s);
+/* What the passes work in: per-worker counts and sort scratch. */
+void ds_work_free(struct ds_state *s);
 int ds_nomem(struct ds_state *s);
 
 /* Scope model without holding the vector: steps 1-5 read it from a source

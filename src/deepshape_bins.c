@@ -182,12 +182,19 @@ void ds_edges_free(struct ds_state *s)
 }
 
 /* Sorts by key, stably (least significant byte first), so that equal keys
- * keep the position order they were collected in. */
-static int radix_sort(struct edge_elem *a, size_t n)
+ * keep the position order they were collected in; the scratch space is
+ * the worker's, kept from one edge bin to the next. */
+static int radix_sort(struct ds_state *s, unsigned worker, struct edge_elem *a, size_t n)
 {
-	struct edge_elem *tmp = malloc((n ? n : 1) * sizeof *tmp);
-	if (!tmp)
-		return GGPACK_E_NOMEM;
+	if (n > s->sort_cap[worker]) {
+		free(s->sort_tmp[worker]);
+		if (!(s->sort_tmp[worker] = malloc(n * sizeof *a))) {
+			s->sort_cap[worker] = 0;
+			return GGPACK_E_NOMEM;
+		}
+		s->sort_cap[worker] = n;
+	}
+	struct edge_elem *tmp = s->sort_tmp[worker];
 	for (int shift = 0; shift < 32; shift += 8) {
 		size_t count[257] = { 0 };
 		for (size_t i = 0; i < n; i++)
@@ -200,38 +207,55 @@ static int radix_sort(struct edge_elem *a, size_t n)
 			tmp[count[a[i].key >> shift & 0xff]++] = a[i];
 		memcpy(a, tmp, n * sizeof *a);
 	}
-	free(tmp);
 	return 0;
 }
 
 /* Each worker counts in 32 bits (half the cache lines of 64 where the
- * increments land), and adds them to its 64-bit counts before they could
- * overflow and once at the end. */
+ * increments land); one that has seen 2^31 elements adds them to 64-bit
+ * counts of its own, made then (a model of 8 GiB per worker). */
 #define NARROW_MAX ((uint64_t)1 << 31)
 
 struct count_job {
 	struct ds_state *s;
-	uint64_t *counts;  /* per worker, n_bins each */
-	uint32_t *narrow;  /* per worker, n_bins each */
 	uint64_t seen[PARALLEL_MAX];
+	bool failed[PARALLEL_MAX];
 	size_t n_bins;
 };
 
 static void narrow_flush(struct count_job *j, unsigned worker)
 {
-	uint64_t *wide = j->counts + (size_t)worker * j->n_bins;
-	uint32_t *narrow = j->narrow + (size_t)worker * j->n_bins;
+	struct ds_state *s = j->s;
+	uint32_t *narrow = s->worker_count + (size_t)worker * j->n_bins;
+	if (!s->worker_wide[worker] && !(s->worker_wide[worker] = calloc(j->n_bins, sizeof **s->worker_wide))) {
+		j->failed[worker] = true;
+		return;
+	}
 	for (size_t b = 0; b < j->n_bins; b++)
-		wide[b] += narrow[b];
+		s->worker_wide[worker][b] += narrow[b];
 	memset(narrow, 0, j->n_bins * sizeof *narrow);
-	j->seen[worker] = 0;
+}
+
+void ds_work_free(struct ds_state *s)
+{
+	for (unsigned w = 0; w < PARALLEL_MAX; w++)
+		free(s->sort_tmp[w]), s->sort_tmp[w] = NULL, s->sort_cap[w] = 0;
+	free(s->worker_count);
+	s->worker_count = NULL;
+	for (unsigned w = 0; w < PARALLEL_MAX; w++)
+		free(s->worker_wide[w]), s->worker_wide[w] = NULL;
+}
+
+/* How many of a sub-bin's elements worker w saw. */
+static uint64_t worker_seen(const struct ds_state *s, unsigned w, size_t n_bins, size_t b)
+{
+	return s->worker_count[(size_t)w * n_bins + b] + (s->worker_wide[w] ? s->worker_wide[w][b] : 0);
 }
 
 SIMD_CLONES
 static void bin_count_chunk(void *arg, size_t c, unsigned worker)
 {
 	struct count_job *j = arg;
-	uint32_t *counts = j->narrow + (size_t)worker * j->n_bins;
+	uint32_t *counts = j->s->worker_count + (size_t)worker * j->n_bins;
 	const float *x = ds_chunk_values(j->s, c, worker);
 	size_t len = j->s->v.chunks[c].len;
 	if ((j->seen[worker] += len) > NARROW_MAX)
@@ -261,20 +285,16 @@ static int bin_count_pass(struct ds_state *s, size_t n_bins)
 	if (n_bins * workers > ((size_t)1 << 24))
 		workers = 1; /* counters too large to keep one set per worker */
 	struct count_job j = { .s = s, .n_bins = n_bins };
-	j.counts = calloc(n_bins * workers + 1, sizeof *j.counts);
-	j.narrow = calloc(n_bins * workers + 1, sizeof *j.narrow);
-	if (!j.counts || !j.narrow) {
-		free(j.counts), free(j.narrow);
+	ds_work_free(s); /* an earlier count's (levels alone) */
+	if (!(s->worker_count = calloc(n_bins * workers + 1, sizeof *s->worker_count)))
 		return GGPACK_E_NOMEM;
-	}
 	parallel_for_static(s->v.n_chunks, workers, bin_count_chunk, &j);
 	for (unsigned w = 0; w < workers; w++)
-		narrow_flush(&j, w);
-	free(j.narrow);
-	for (size_t b = 0; b < n_bins; b++)
-		for (unsigned w = 0; w < workers; w++)
-			s->bin_count[b] += j.counts[(size_t)w * n_bins + b];
-	s->worker_count = j.counts;
+		if (j.failed[w])
+			return GGPACK_E_NOMEM;
+	for (unsigned w = 0; w < workers; w++)
+		for (size_t b = 0; b < n_bins; b++)
+			s->bin_count[b] += worker_seen(s, w, n_bins, b);
 	s->workers = workers;
 	return 0;
 }
@@ -329,7 +349,7 @@ static int edge_cursors(struct ds_state *s, size_t n_bins)
 		uint64_t at = 0;
 		for (unsigned w = 0; w < s->workers; w++) {
 			s->edge_next[w * s->n_edges + i] = s->edges[i].elems + at;
-			at += s->worker_count[(size_t)w * n_bins + s->edges[i].bin];
+			at += worker_seen(s, w, n_bins, s->edges[i].bin);
 		}
 	}
 	return 0;
@@ -574,8 +594,7 @@ static void edge_settle(void *arg, size_t i, unsigned worker)
 {
 	struct ds_state *s = arg;
 	struct edge_bin *b = &s->edges[i];
-	(void)worker;
-	if (radix_sort(b->elems, b->n)) {
+	if (radix_sort(s, worker, b->elems, b->n)) {
 		b->reassigned = UINT64_MAX; /* out of memory, said by the caller */
 		return;
 	}
@@ -595,7 +614,6 @@ static void edge_plan(void *arg, size_t i, unsigned worker)
 	struct ds_state *s = arg;
 	struct edge_bin *b = &s->edges[i];
 	size_t n = 0;
-	(void)worker;
 	for (unsigned w = 0; w < s->workers; w++)
 		n += s->runs[w * s->n_edges + i].n;
 	b->elems = malloc((n + 1) * sizeof *b->elems);
@@ -612,7 +630,7 @@ static void edge_plan(void *arg, size_t i, unsigned worker)
 		free(l->r);
 		l->r = NULL;
 	}
-	if (radix_sort(b->elems, n)) {
+	if (radix_sort(s, worker, b->elems, n)) {
 		b->reassigned = UINT64_MAX;
 		return;
 	}
@@ -749,8 +767,9 @@ int ds_levels(struct ds_state *s, int grid)
 	}
 	if (2 * qmax + 1 <= MAX_BINS) {
 		int rc = count_levels(s, (int64_t)qmax, 1);
-		free(s->bin_count), free(s->worker_count); /* step 5 counts its own */
-		s->bin_count = NULL, s->worker_count = NULL;
+		free(s->bin_count); /* step 5 counts its own */
+		s->bin_count = NULL;
+		ds_work_free(s);
 		return rc;
 	}
 	if (s->v.src)
