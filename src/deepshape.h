@@ -64,7 +64,7 @@ struct ds_state {
 	bool counted;              /* the sub-bins were counted with the levels, over every level */
 	bool direct;               /* bins cover every level of [lo, hi]: index by arithmetic */
 	bool snap;                 /* nothing to reshape: every value keeps its level */
-	int64_t lo, hi;            /* the in-range levels, mu_q - P .. mu_q + P */
+	int64_t lo, hi;            /* the levels direct bins cover: -qmax .. qmax when counted, else mu_q -+ P */
 	uint64_t *bin_count;       /* per (entry - first) * sub + sub-bin */
 	uint32_t *worker_count;    /* per worker, n_bins each: who saw how many where */
 	uint64_t *worker_wide[PARALLEL_MAX]; /* a worker's counts past 2^31 elements, or NULL */
@@ -99,9 +99,6 @@ int ds_levels(struct ds_state *s, int grid);
 int ds_reshape(struct ds_state *s);
 /* Step 6 alone: every value on the grid, keeping its level. */
 void ds_snap(struct ds_state *s);
-/* From a source, once planned: the bins' values, and each edge bin's
- * group boundaries in place of its elements. */
-int ds_plan_settle(struct ds_state *s);
 void ds_edges_free(struct ds_state *s);
 /* What the passes work in: per-worker counts and sort scratch. */
 void ds_work_free(struct ds_state *s);
@@ -110,8 +107,9 @@ int ds_nomem(struct ds_state *s);
 /* Scope model without holding the vector: steps 1-5 read it from a source
  * pass by pass and keep only what gives each element its new value (bins,
  * and the order keys where an edge bin's groups meet); ds_plan_apply then
- * reshapes one part at a time, on any thread. DS_NEEDS_MEMORY when the
- * levels are too many to count densely (then hold it in memory). */
+ * reshapes one part at a time, on any thread (GGPACK_E_NOMEM or 0).
+ * DS_NEEDS_MEMORY when the levels are too many to count densely (then
+ * hold the vector in memory). */
 #define DS_NEEDS_MEMORY 1
 int ds_plan_make(struct ggpack_ctx *ctx, const size_t *lens, size_t n_parts, const struct ds_source *src,
 		 const struct ggpack_deepshape_params *params, struct ds_state **plan,
