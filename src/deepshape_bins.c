@@ -102,7 +102,8 @@ static inline void block_bins_direct(const struct ds_state *s, const float *rest
 		int32_t b = (int32_t)((y - q + 0.5f) * subf);
 		b = (int32_t)pick_u32(b > sub - 1, (uint32_t)(sub - 1), (uint32_t)b);
 		int32_t in = (uint32_t)rel < (uint32_t)levels;
-		bins[i] = (int32_t)pick_u32(in, (uint32_t)(rel * sub + b), (uint32_t)-1);
+		/* unsigned: out of range the product may wrap, and is dropped */
+		bins[i] = (int32_t)pick_u32(in, (uint32_t)rel * (uint32_t)sub + (uint32_t)b, (uint32_t)-1);
 	}
 }
 
@@ -625,7 +626,8 @@ static void edge_plan(void *arg, size_t i, unsigned worker)
 	n = 0;
 	for (unsigned w = 0; w < s->workers; w++) {
 		struct run_list *l = &s->runs[w * s->n_edges + i];
-		memcpy(b->elems + n, l->r, l->n * sizeof *l->r);
+		if (l->n) /* a worker without runs here has no array */
+			memcpy(b->elems + n, l->r, l->n * sizeof *l->r);
 		n += l->n;
 		free(l->r);
 		l->r = NULL;
