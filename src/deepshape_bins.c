@@ -527,7 +527,7 @@ static inline void assign_block(const struct ds_state *s, const float *x, float 
 			size_t k = g + (size_t)__builtin_ctzll(word) / 8;
 			int32_t t = s->bin_target[bins[k]];
 			if (t > BIN_EDGE) {
-				out[k] = rint_float(x[k] * s->scale) * delta;
+				out[k] = edge_value(s, KEEP, x[k]); /* level 0 kept */
 			} else if (mode == ASSIGN_APPLY) {
 				const struct edge_bin *b = &s->edges[BIN_EDGE - t];
 				out[k] = edge_value(s, b->group_level[edge_group(s, b, float_key(x[k]), where + k, eo->seen)], x[k]);
@@ -667,6 +667,14 @@ static int assign(struct ds_state *s)
 	return 0;
 }
 
+/* Every value on the grid, keeping its level (step 6 alone). */
+static void snap_values(const struct ds_state *s, float *x, size_t n)
+{
+	float delta = (float)s->delta;
+	for (size_t i = 0; i < n; i++)
+		x[i] = rintf(x[i] * s->scale) * delta;
+}
+
 SIMD_CLONES
 static void apply_chunk(const struct ds_state *s, size_t c, float *x, uint64_t *seen)
 {
@@ -677,10 +685,8 @@ static void apply_chunk(const struct ds_state *s, size_t c, float *x, uint64_t *
 int ds_plan_apply(const struct ds_state *s, size_t part, float *values)
 {
 	size_t c0 = s->v.part_chunk0[part], c1 = c0 + chunks_of(s->v.lens[part]);
-	float delta = (float)s->delta;
 	if (s->snap) {
-		for (size_t i = 0; i < s->v.lens[part]; i++)
-			values[i] = rintf(values[i] * s->scale) * delta;
+		snap_values(s, values, s->v.lens[part]);
 		return 0;
 	}
 	uint64_t *seen = calloc(s->n_slots + 1, sizeof *seen); /* this part's count of each run */
@@ -692,13 +698,10 @@ int ds_plan_apply(const struct ds_state *s, size_t part, float *values)
 	return 0;
 }
 
-/* Every value on the grid, keeping its level. */
 void ds_snap(struct ds_state *s)
 {
-	float delta = (float)s->delta;
 	for (size_t p = 0; p < s->v.n_parts; p++)
-		for (size_t i = 0; i < s->v.lens[p]; i++)
-			s->v.parts[p][i] = rintf(s->v.parts[p][i] * s->scale) * delta;
+		snap_values(s, s->v.parts[p], s->v.lens[p]);
 }
 
 struct max_job {

@@ -230,17 +230,16 @@ bool model_tensor_mapped(const struct ggpack_model *m, const struct index_tensor
 	return t->storage == GGPACK_STORAGE_EXTERNAL || (t->storage == GGPACK_STORAGE_RAW && !m->borrowed);
 }
 
-void model_release_tensor(const struct ggpack_model *m, const struct index_tensor *t)
-{
-	if (model_tensor_mapped(m, t) && t->data)
-		mapped_release(t->data, t->bytes);
-}
-
 void model_release_range(const struct ggpack_model *m, const struct index_tensor *t, size_t from, size_t n)
 {
 	size_t width = t->params ? t->bytes / t->params : 0;
 	if (model_tensor_mapped(m, t) && t->data && width)
 		mapped_release(t->data + from * width, n * width);
+}
+
+void model_release_tensor(const struct ggpack_model *m, const struct index_tensor *t)
+{
+	model_release_range(m, t, 0, t->params);
 }
 
 void model_release_file(const struct ggpack_model *m, const void *p, size_t len)
