@@ -39,21 +39,42 @@ size_t ggpack_hist_distinct(const struct ggpack_hist *h)
 	return h->k;
 }
 
-/* The non-zero bins of a dense histogram whose bin 0 is symbol `base`. */
-int hist_from_dense(const uint64_t *bins, size_t n_bins, int64_t base, struct ggpack_hist **out)
+/* Appends the run of equal symbols of sorted[*i..n) to h, while below `end`. */
+static void hist_add_sorted(struct ggpack_hist *h, const int64_t *sorted, size_t n, size_t *i, int64_t end)
 {
-	size_t k = 0;
-	for (size_t i = 0; i < n_bins; i++)
-		k += bins[i] != 0;
+	while (*i < n && sorted[*i] < end) {
+		size_t j = *i;
+		while (j < n && sorted[j] == sorted[*i])
+			j++;
+		h->symbols[h->k] = sorted[*i];
+		h->counts[h->k++] = j - *i;
+		h->total += j - *i;
+		*i = j;
+	}
+}
+
+/* The non-zero bins of a dense histogram whose bin 0 is symbol `base`, and
+ * the symbols outside[0..n_outside), sorted, none of them in the bins'
+ * span, counted in. */
+int hist_from_dense(const uint64_t *bins, size_t n_bins, int64_t base, const int64_t *outside,
+		    size_t n_outside, struct ggpack_hist **out)
+{
+	size_t k = 0, i = 0;
+	for (size_t b = 0; b < n_bins; b++)
+		k += bins[b] != 0;
+	for (size_t j = 0; j < n_outside; j++)
+		k += j == 0 || outside[j] != outside[j - 1];
 	struct ggpack_hist *h = hist_alloc(k);
 	if (!h)
 		return GGPACK_E_NOMEM;
-	for (size_t i = 0; i < n_bins; i++)
-		if (bins[i]) {
-			h->symbols[h->k] = base + (int64_t)i;
-			h->counts[h->k++] = bins[i];
-			h->total += bins[i];
+	hist_add_sorted(h, outside, n_outside, &i, base);
+	for (size_t b = 0; b < n_bins; b++)
+		if (bins[b]) {
+			h->symbols[h->k] = base + (int64_t)b;
+			h->counts[h->k++] = bins[b];
+			h->total += bins[b];
 		}
+	hist_add_sorted(h, outside, n_outside, &i, INT64_MAX);
 	*out = h;
 	return 0;
 }
@@ -100,7 +121,7 @@ int ggpack_hist_from_codes(const uint8_t *codes, size_t n, struct ggpack_hist **
 	for (unsigned w = 1; w < workers; w++) /* integer counts: exact in any order */
 		for (int b = 0; b < 256; b++)
 			bins[0][b] += bins[w][b];
-	int rc = hist_from_dense(bins[0], 256, 0, out);
+	int rc = hist_from_dense(bins[0], 256, 0, NULL, 0, out);
 	free(bins);
 	return rc;
 }
@@ -222,7 +243,7 @@ int hist_grid_parts(float *const *parts, const size_t *lens, size_t n_parts, int
 	for (size_t b = 0; b < n_bins; b++)
 		for (size_t k = 1; k < 4 * (size_t)workers; k++)
 			j.bins[b] += j.bins[k * n_bins + b];
-	int rc = hist_from_dense(j.bins, n_bins, j.base, out);
+	int rc = hist_from_dense(j.bins, n_bins, j.base, NULL, 0, out);
 	free(j.bins);
 	free(j.chunks);
 	return rc;

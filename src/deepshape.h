@@ -50,6 +50,15 @@ struct ds_target {
 	uint64_t *T;      /* n_levels + 1 */
 };
 
+/* A worker's values outside the window of levels the first count covers
+ * (ds_levels), kept aside while they are few. */
+struct ds_outside {
+	float *x;
+	size_t n, cap;
+	uint32_t max_bits;         /* their largest |value| as bits, kept or not */
+	bool lost;                 /* more than cap: not all kept */
+};
+
 struct ds_state {
 	struct ggpack_ctx *ctx;
 	struct ds_vector v;
@@ -61,10 +70,13 @@ struct ds_state {
 	struct ds_target t;
 	uint32_t *dense;           /* level - h->symbols[first] -> entry, when small */
 	unsigned sub;              /* sub-bins per in-range level (a power of 2) */
-	bool counted;              /* the sub-bins were counted with the levels, over every level */
+	bool counted;              /* the sub-bins were counted with the levels, over the window [lo, hi] */
 	bool direct;               /* bins cover every level of [lo, hi]: index by arithmetic */
 	bool snap;                 /* nothing to reshape: every value keeps its level */
-	int64_t lo, hi;            /* the levels direct bins cover: -qmax .. qmax when counted, else mu_q -+ P */
+	int64_t lo, hi;            /* the levels direct bins cover: the window when counted, else mu_q -+ P */
+	uint32_t win_bits;         /* counted: |x| above it (as bits) is outside the window */
+	struct ds_outside outside[PARALLEL_MAX];
+	size_t n_outside;          /* counted: values outside the window, none in mu_q -+ P */
 	uint64_t *bin_count;       /* per (entry - first) * sub + sub-bin */
 	uint32_t *worker_count;    /* per worker, n_bins each: who saw how many where */
 	uint64_t *worker_wide[PARALLEL_MAX]; /* a worker's counts past 2^31 elements, or NULL */

@@ -63,25 +63,30 @@ static inline unsigned sub_of(const struct ds_state *s, float y, float q)
 	return b < s->sub ? b : s->sub - 1;
 }
 
-/* When every level was counted (s->counted: lo = -qmax, s->sub sub-bins
- * a level), a value's bin is its place on the grid s->sub times finer:
- * z = y sub is exact (a power of 2), f = floor(z), and level
- * floor((f + sub/2) / sub) is rint(y) but at an exact half level
- * y = k + 1/2, which rint sends to the even level: when that is the lower
- * one the value takes its last sub-bin. Few operations, no branch, and
- * |z| <= 2^22 converts to int32 safely. */
+/* When the sub-bins were counted with the levels (s->counted: the window
+ * [lo, hi] of levels, s->sub sub-bins a level), a value's bin is its place
+ * on the grid s->sub times finer: z = y sub is exact (a power of 2),
+ * f = floor(z), and level floor((f + sub/2) / sub) is rint(y) but at an
+ * exact half level y = k + 1/2, which rint sends to the even level: when
+ * that is the lower one the value takes its last sub-bin. Few operations,
+ * no branch. A value outside the window (NaN and infinity too) gets bin
+ * -1; it is first set to 0, so z stays within int32. */
 static inline void block_bins_fine(const struct ds_state *s, const float *restrict x, size_t n,
 				   int32_t *restrict bins)
 {
 	int32_t sub = (int32_t)s->sub, base = -(int32_t)s->lo * sub;
+	uint32_t win = s->win_bits, n_bins = (uint32_t)(s->hi - s->lo + 1) * (uint32_t)sub;
 	float zscale = s->scale * (float)sub;
 	for (size_t i = 0; i < n; i++) {
-		float z = x[i] * zscale;
+		uint32_t u = u32_of(x[i]);
+		int32_t near = (u & 0x7fffffff) <= win;
+		float z = f32_of(u & -(uint32_t)near) * zscale;
 		int32_t t = (int32_t)z; /* toward 0 */
 		float tf = (float)t;
 		int32_t up = t - (tf > z) + sub / 2; /* floor(z) + sub / 2 */
 		int32_t tie = (tf == z) & ((up & (2 * sub - 1)) == sub); /* y = k + 1/2, k even */
-		bins[i] = up - tie + base;
+		uint32_t bin = (uint32_t)(up - tie + base);
+		bins[i] = (int32_t)pick_u32(near & (bin < n_bins), bin, UINT32_MAX);
 	}
 }
 
@@ -252,6 +257,17 @@ static uint64_t worker_seen(const struct ds_state *s, unsigned w, size_t n_bins,
 	return s->worker_count[(size_t)w * n_bins + b] + (s->worker_wide[w] ? s->worker_wide[w][b] : 0);
 }
 
+/* A value outside the counted window: kept aside while there is room. */
+static __attribute__((noinline)) void outside_add(struct ds_outside *o, float x)
+{
+	uint32_t bits = u32_of(x) & 0x7fffffff;
+	o->max_bits = bits > o->max_bits ? bits : o->max_bits;
+	if (o->n < o->cap)
+		o->x[o->n++] = x;
+	else
+		o->lost = true;
+}
+
 SIMD_CLONES
 static void bin_count_chunk(void *arg, size_t c, unsigned worker)
 {
@@ -274,6 +290,8 @@ static void bin_count_chunk(void *arg, size_t c, unsigned worker)
 		for (size_t k = 0; k < n; k++)
 			if (bins[k] >= 0)
 				counts[bins[k]]++;
+			else if (j->s->counted)
+				outside_add(&j->s->outside[worker], x[b + k]);
 	}
 }
 
@@ -386,7 +404,7 @@ static int bins_map(struct ds_state *s)
 	s->bin_target = s->bin_target_mem + 1;
 	s->bin_value = s->bin_value_mem + 1;
 	s->bin_target[-1] = BIN_KEEP; /* bin -1, out of range: a lookup without a branch */
-	s->bin_value[-1] = 0;         /* the assigning pass keeps its q */
+	s->bin_value[-1] = f32_of(ONE_BY_ONE); /* keeps its q: from qs, or (counted) one by one */
 	for (size_t i = 0; i < n_bins; i++) {
 		uint64_t n = s->bin_count[i];
 		size_t tj = ti;
@@ -729,52 +747,168 @@ static int max_abs_bits(struct ds_state *s, uint32_t *bits)
 	return 0;
 }
 
-/* Counts in sub-bins of [lo, hi] (direct bins), and the level histogram
- * from them. */
-static int count_levels(struct ds_state *s, int64_t qmax, unsigned sub)
+#define SAMPLE 4096                         /* values that size the window: at least */
+#define SAMPLE_CHUNK 64                     /* and of each chunk */
+#define QWIN_MAX ((int64_t)(MAX_BINS / 64 - 1) / 2) /* the widest window: its levels x 64 sub-bins fit */
+#define DS_WINDOW_LOST 2                    /* too many values outside the window to keep */
+
+/* The largest |value| (as bits) of a sample of a vector in memory, spread
+ * over every chunk: a few cache lines a chunk, in place of a pass. */
+static uint32_t sample_max_bits(const struct ds_state *s)
 {
-	size_t levels = (size_t)(2 * qmax) + 1, n_bins = levels * sub;
-	s->lo = -qmax, s->hi = qmax;
+	size_t per_chunk = SAMPLE / (s->v.n_chunks + 1) > SAMPLE_CHUNK ? SAMPLE / (s->v.n_chunks + 1) : SAMPLE_CHUNK;
+	uint32_t bits = 0;
+	for (size_t c = 0; c < s->v.n_chunks; c++) {
+		const struct chunk *ch = &s->v.chunks[c];
+		for (size_t i = 0; i < ch->len; i += ch->len / per_chunk + 1) {
+			uint32_t b = u32_of(ch->x[i]) & 0x7fffffff;
+			bits = b > bits ? b : bits;
+		}
+	}
+	return bits;
+}
+
+static void outside_free(struct ds_state *s)
+{
+	for (unsigned w = 0; w < PARALLEL_MAX; w++) {
+		free(s->outside[w].x);
+		s->outside[w] = (struct ds_outside){ 0 };
+	}
+}
+
+static int outside_alloc(struct ds_state *s)
+{
+	for (unsigned w = 0; w < parallel_threads() && w < PARALLEL_MAX; w++) {
+		s->outside[w].cap = s->v.n / 1024 + 4096; /* few past twice a sample's largest */
+		if (!(s->outside[w].x = malloc(s->outside[w].cap * sizeof *s->outside[w].x)))
+			return GGPACK_E_NOMEM;
+	}
+	return 0;
+}
+
+static int cmp_level(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* The levels of the values counted outside the window, sorted, and their
+ * largest |value| as bits; GGPACK_E_INVALID when one is NaN or infinite,
+ * DS_WINDOW_LOST when they were too many to keep. */
+static int outside_levels(struct ds_state *s, int64_t **levels, size_t *n, uint32_t *max_bits)
+{
+	bool lost = false;
+	*max_bits = 0;
+	for (unsigned w = 0; w < PARALLEL_MAX; w++) {
+		*max_bits = s->outside[w].max_bits > *max_bits ? s->outside[w].max_bits : *max_bits;
+		lost = lost || s->outside[w].lost;
+		*n += s->outside[w].n;
+	}
+	if (*max_bits >= 0x7f800000)
+		return GGPACK_E_INVALID; /* NaN or infinity */
+	if (lost || !*n)
+		return lost ? DS_WINDOW_LOST : 0;
+	if (!(*levels = malloc(*n * sizeof **levels)))
+		return GGPACK_E_NOMEM;
+	size_t k = 0;
+	for (unsigned w = 0; w < PARALLEL_MAX; w++)
+		for (size_t i = 0; i < s->outside[w].n; i++)
+			(*levels)[k++] = level_of(s->outside[w].x[i] * s->scale);
+	qsort(*levels, *n, sizeof **levels, cmp_level);
+	return 0;
+}
+
+/* Counts in sub-bins of the window [-qwin, qwin] of levels (direct bins),
+ * and the level histogram from them and from the values outside it, kept
+ * aside while counting sub-bins with the levels (s->counted). */
+static int count_window(struct ds_state *s, int64_t qwin, unsigned sub, uint32_t *outside_max)
+{
+	size_t levels = (size_t)(2 * qwin) + 1, n_bins = levels * sub, n_out = 0;
+	int64_t *out = NULL;
+	s->lo = -qwin, s->hi = qwin;
 	s->direct = true;
 	s->sub = sub;
+	s->win_bits = u32_of((float)(((double)qwin + 0.5) * s->delta)); /* exact: qwin < 2^23 */
 	uint64_t *per_level = calloc(levels, sizeof *per_level);
 	s->bin_count = calloc(n_bins + 1, sizeof *s->bin_count);
-	if (!per_level || !s->bin_count || bin_count_pass(s, n_bins)) {
-		free(per_level);
-		return GGPACK_E_NOMEM;
+	int rc = !per_level || !s->bin_count || (s->counted && outside_alloc(s)) || bin_count_pass(s, n_bins)
+			 ? GGPACK_E_NOMEM
+			 : outside_levels(s, &out, &n_out, outside_max);
+	if (!rc) {
+		for (size_t b = 0; b < n_bins; b++)
+			per_level[b / sub] += s->bin_count[b];
+		rc = hist_from_dense(per_level, levels, s->lo, out, n_out, &s->h);
+		s->n_outside = n_out;
 	}
-	for (size_t b = 0; b < n_bins; b++)
-		per_level[b / sub] += s->bin_count[b];
-	int rc = hist_from_dense(per_level, levels, s->lo, &s->h);
 	free(per_level);
+	free(out);
+	outside_free(s);
 	return rc;
 }
 
-/* Every level from the largest magnitude: when levels x 64 sub-bins fit
- * (128 when those fit), one pass counts the sub-bins, and the level
- * counts are their sums (s->counted); else when the levels fit, the pass
- * counts levels, and step 5 counts its sub-bins in a pass of its own;
- * else, in memory only, the levels come from sorting the values. */
+/* Levels and sub-bins in one pass over the window [-qwin, qwin]: 128
+ * sub-bins a level where they fit, else 64; fewer for a small vector. */
+static int count_fine(struct ds_state *s, int64_t qwin, uint32_t *outside_max)
+{
+	double levels = 2 * (double)qwin + 1;
+	unsigned sub = levels * SUB_FINE <= MAX_BINS ? SUB_FINE : 64;
+	while (sub > SUB_MIN && levels * sub > (double)s->v.n / 8)
+		sub /= 2; /* tables no larger than the vector: a small one has more edge elements */
+	s->counted = true;
+	return count_window(s, qwin, sub, outside_max);
+}
+
+/* Back to nothing counted, for a count of another kind. */
+static void uncount(struct ds_state *s)
+{
+	free(s->bin_count);
+	s->bin_count = NULL;
+	ds_work_free(s);
+	s->counted = false;
+	s->n_outside = 0;
+}
+
+/* The largest |value| as bits, and when the vector is in memory, step 1
+ * too in the same pass when it can: a window of levels twice as wide as
+ * a sample's largest value is counted as below, its outside kept aside
+ * (rc 0 and *counted). */
+static int largest(struct ds_state *s, uint32_t *bits, bool *counted)
+{
+	*counted = false;
+	if (s->v.src)
+		return max_abs_bits(s, bits);
+	uint32_t sample = sample_max_bits(s);
+	double q = rint((double)f32_of(sample) * s->scale);
+	if (sample >= 0x7f800000 || q > QWIN_MAX)
+		return max_abs_bits(s, bits);
+	int rc = count_fine(s, 2 * q < QWIN_MAX ? (int64_t)(2 * q) : QWIN_MAX, bits);
+	*counted = rc != DS_WINDOW_LOST;
+	if (rc == DS_WINDOW_LOST)
+		uncount(s); /* *bits: the largest outside, so the largest */
+	return rc == DS_WINDOW_LOST ? 0 : rc;
+}
+
+/* Step 1, every level: when levels x 64 sub-bins fit (128 when those
+ * fit), one pass counts the sub-bins, and the level counts are their sums
+ * (s->counted; in memory, together with the largest value); else when the
+ * levels fit, the pass counts levels, and step 5 counts its sub-bins in a
+ * pass of its own; else, in memory only, the levels come from sorting the
+ * values. */
 int ds_levels(struct ds_state *s, int grid)
 {
 	uint32_t bits;
-	if (max_abs_bits(s, &bits))
-		return GGPACK_E_NOMEM;
+	bool counted;
+	int rc = largest(s, &bits, &counted);
+	if (rc || counted)
+		return rc;
 	if (bits >= 0x7f800000)
 		return GGPACK_E_INVALID; /* NaN or infinity */
 	double qmax = rint((double)f32_of(bits) * s->scale);
-	if ((2 * qmax + 1) * 64 <= MAX_BINS) {
-		unsigned sub = (2 * qmax + 1) * SUB_FINE <= MAX_BINS ? SUB_FINE : 64;
-		while (sub > SUB_MIN && (2 * qmax + 1) * sub > (double)s->v.n / 8)
-			sub /= 2; /* tables no larger than the vector: a small one has more edge elements */
-		s->counted = true;
-		return count_levels(s, (int64_t)qmax, sub);
-	}
+	if (qmax <= QWIN_MAX)
+		return count_fine(s, (int64_t)qmax, &bits); /* nothing outside */
 	if (2 * qmax + 1 <= MAX_BINS) {
-		int rc = count_levels(s, (int64_t)qmax, 1);
-		free(s->bin_count); /* step 5 counts its own */
-		s->bin_count = NULL;
-		ds_work_free(s);
+		rc = count_window(s, (int64_t)qmax, 1, &bits);
+		uncount(s); /* step 5 counts its own */
 		return rc;
 	}
 	if (s->v.src)
@@ -785,6 +919,8 @@ int ds_levels(struct ds_state *s, int grid)
 int ds_reshape(struct ds_state *s)
 {
 	int rc;
+	if (s->counted && s->n_outside && (s->r.mu_q - s->r.P < s->lo || s->r.mu_q + s->r.P > s->hi))
+		uncount(s); /* values outside the window are in range: count them below */
 	if (s->counted)
 		return (rc = bins_map(s)) ? rc : assign(s);
 	s->lo = s->r.mu_q - s->r.P;

@@ -322,8 +322,10 @@ struct ggpack_hist {
  * one. GGPACK_E_INVALID when a value is not finite. */
 int hist_grid_parts(float *const *parts, const size_t *lens, size_t n_parts, int grid,
 		    struct ggpack_hist **out);
-/* The histogram of dense counts: bins[i] is the count of symbol base + i. */
-int hist_from_dense(const uint64_t *bins, size_t n_bins, int64_t base, struct ggpack_hist **out);
+/* The histogram of dense counts (bins[i] is the count of symbol base + i)
+ * and of a few symbols outside their span, sorted (or NULL, 0). */
+int hist_from_dense(const uint64_t *bins, size_t n_bins, int64_t base, const int64_t *outside,
+		    size_t n_outside, struct ggpack_hist **out);
 
 /* ---- save.c ------------------------------------------------------------- */
 

@@ -139,6 +139,54 @@ START_TEST(model_scope_equals_a_literal_full_sort)
 }
 END_TEST
 
+/* Scope model in memory sizes its first count from a sample (in a vector
+ * of one chunk, 2048 values at positions k (len / 2048 + 1)); values past
+ * twice its largest are kept aside. These vectors put values where the
+ * sample does not look (positions 1 mod 10 of 20000): kept aside
+ * and out of range, kept aside but in range (min_count 0: P is the largest
+ * level, so step 5 counts again), too many to keep (counted again from
+ * the largest value), NaN and infinity (refused). */
+static void equals_reference(float *x, size_t n, const struct ggpack_deepshape_params *p, const char *what)
+{
+	float *y = malloc(n * sizeof *y);
+	memcpy(y, x, n * sizeof *x);
+	reference(y, n, p);
+	struct ggpack_deepshape_result r;
+	ck_assert_int_eq(ggpack_deepshape(NULL, &x, &n, 1, p, &r), 0);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_msg(x[i] == y[i], "%s: x[%zu] = %g, reference %g", what, i, x[i], y[i]);
+	free(y);
+}
+
+START_TEST(model_scope_outside_the_sampled_window)
+{
+	size_t n = 20000;
+	float *x = malloc(n * sizeof *x), *px = x;
+	struct ggpack_deepshape_params p = { 6, 20, 0.8, 0.6 }, p0 = { 6, 0, 0.8, 0.6 };
+	struct ggpack_deepshape_result r;
+	for (int in_range = 0; in_range < 2; in_range++) {
+		laplace_ties(x, n, 0.3);
+		for (size_t i = 1; i < n; i += 10 * 219) /* the lowest values and the highest, tied or not */
+			x[i] = i / 10 / 219 % 2 ? (float)(40 + i / 4096) : -25.0f;
+		equals_reference(x, n, in_range ? &p0 : &p, in_range ? "outside, in range" : "outside");
+	}
+	for (int in_range = 0; in_range < 2; in_range++) {
+		laplace_ties(x, n, 0.3);
+		for (size_t i = 0; i < n; i++) /* all but the sample: far out, many ties */
+			if (i % 10)
+				x[i] = (float)(i % 3 ? 20 + (double)(i % 97) / 16 : -30 - (double)(i % 89) / 8);
+		equals_reference(x, n, in_range ? &p0 : &p, "too many outside");
+	}
+	const float bad[] = { NAN, INFINITY, -INFINITY };
+	for (size_t k = 0; k < 3; k++) {
+		laplace_ties(x, n, 0.3);
+		x[1 + 10 * 555] = bad[k];
+		ck_assert_int_eq(ggpack_deepshape(NULL, &px, &n, 1, &p, &r), GGPACK_E_INVALID);
+	}
+	free(x);
+}
+END_TEST
+
 START_TEST(model_scope_does_not_depend_on_how_the_vector_is_cut)
 {
 	size_t n = 50000, lens[] = { 1, 20000, 0, 29999 };
@@ -341,6 +389,7 @@ int main(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, model_scope_gives_the_reference_result_exactly);
 	tcase_add_test(tc, model_scope_equals_a_literal_full_sort);
+	tcase_add_test(tc, model_scope_outside_the_sampled_window);
 	tcase_add_test(tc, model_scope_does_not_depend_on_how_the_vector_is_cut);
 	tcase_add_test(tc, model_scope_does_not_depend_on_the_thread_count);
 	tcase_add_test(tc, tensor_scope_neither_collapses_nor_leaves_a_tensor_alone);
