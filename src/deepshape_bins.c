@@ -94,14 +94,14 @@ static inline void block_bins_fine(const struct ds_state *s, const float *restri
  * and a block of 64 vectorizes: rint_float, comparisons on the bits,
  * masks instead of branches. */
 static inline void block_bins_direct(const struct ds_state *s, const float *restrict x, size_t n,
-				     float *restrict qf, int32_t *restrict bins)
+				     float *restrict kept, int32_t *restrict bins)
 {
 	int32_t lo = (int32_t)s->lo, levels = (int32_t)(s->hi - s->lo + 1), sub = (int32_t)s->sub;
-	float scale = s->scale, subf = (float)s->sub;
+	float scale = s->scale, subf = (float)s->sub, delta = (float)s->delta;
 	for (size_t i = 0; i < n; i++) {
 		float y = x[i] * scale, q = rint_float(y);
 		uint32_t qb = u32_of(q);
-		qf[i] = q;
+		kept[i] = grid_value(x[i], scale, delta);
 		int32_t big = (int32_t)(qb & 0x7fffffff) > 0x4e800000; /* |q| > 2^30: clamp to convert */
 		int32_t rel = (int32_t)f32_of(pick_u32(big, (qb & 0x80000000) | 0x4e800000, qb)) - lo;
 		int32_t b = (int32_t)((y - q + 0.5f) * subf);
@@ -112,19 +112,19 @@ static inline void block_bins_direct(const struct ds_state *s, const float *rest
 	}
 }
 
-/* For n values: their level q (rint of the scaled value, as a float) and
- * their bin, -1 out of range. */
+/* For n values: the value each has on the grid (what it keeps out of
+ * range) and its bin, -1 out of range. */
 static inline void block_bins(const struct ds_state *s, const float *restrict x, size_t n,
-			      float *restrict qf, int32_t *restrict bins)
+			      float *restrict kept, int32_t *restrict bins)
 {
 	if (s->direct) {
-		block_bins_direct(s, x, n, qf, bins);
+		block_bins_direct(s, x, n, kept, bins);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) { /* bins over the levels present, through a lookup */
 		float y = x[i] * s->scale;
 		int64_t q = level_of(y);
-		qf[i] = (float)q;
+		kept[i] = grid_value(x[i], s->scale, (float)s->delta);
 		bins[i] = q < s->lo || q > s->hi ? -1 :
 			  (int32_t)((entry_of(s, q) - s->first) * s->sub + sub_of(s, y, (float)q));
 	}
@@ -278,7 +278,7 @@ static void bin_count_chunk(void *arg, size_t c, unsigned worker)
 	if ((j->seen[worker] += len) > NARROW_MAX)
 		narrow_flush(j, worker), j->seen[worker] = len;
 	for (size_t b = 0; b < len; b += BLOCK) {
-		float qs[BLOCK];
+		float kept[BLOCK];
 		int32_t bins[BLOCK];
 		size_t n = len - b < BLOCK ? len - b : BLOCK;
 		if (j->s->counted && n == BLOCK)
@@ -286,7 +286,7 @@ static void bin_count_chunk(void *arg, size_t c, unsigned worker)
 		else if (j->s->counted)
 			block_bins_fine(j->s, x + b, n, bins);
 		else
-			block_bins(j->s, x + b, n, qs, bins);
+			block_bins(j->s, x + b, n, kept, bins);
 		for (size_t k = 0; k < n; k++)
 			if (bins[k] >= 0)
 				counts[bins[k]]++;
@@ -380,6 +380,14 @@ static int64_t bin_level(const struct ds_state *s, size_t i)
 	return s->direct ? s->lo + (int64_t)(i / s->sub) : s->h->symbols[s->first + i / s->sub];
 }
 
+/* What a bin of level L keeps: L delta, but one by one (each element its
+ * own grid value) for level 0, whose sign is the element's, and for a
+ * level clamped at +-LEVEL_MAX, which stands for many. */
+static float kept_level_value(int64_t L, float delta)
+{
+	return L && L > -LEVEL_MAX && L < LEVEL_MAX ? (float)L * delta : f32_of(ONE_BY_ONE);
+}
+
 /* Walks the sub-bins in rank order: a bin inside one target's ranks maps
  * to it (or keeps its q past the counted ranks); the others are edge bins.
  * Bins of levels outside mu_q +- P (counted with every level) keep theirs. */
@@ -404,12 +412,12 @@ static int bins_map(struct ds_state *s)
 	s->bin_target = s->bin_target_mem + 1;
 	s->bin_value = s->bin_value_mem + 1;
 	s->bin_target[-1] = BIN_KEEP; /* bin -1, out of range: a lookup without a branch */
-	s->bin_value[-1] = f32_of(ONE_BY_ONE); /* keeps its q: from qs, or (counted) one by one */
+	s->bin_value[-1] = f32_of(ONE_BY_ONE); /* keeps its q: from `kept`, or (counted) one by one */
 	for (size_t i = 0; i < n_bins; i++) {
 		uint64_t n = s->bin_count[i];
 		size_t tj = ti;
 		s->bin_target[i] = BIN_KEEP;
-		s->bin_value[i] = bin_level(s, i) ? (float)bin_level(s, i) * delta : f32_of(ONE_BY_ONE);
+		s->bin_value[i] = kept_level_value(bin_level(s, i), delta);
 		if (i < in_from || i >= in_to)
 			continue;
 		int64_t a = level_of_rank(&s->t, rank, &ti);
@@ -511,28 +519,29 @@ static size_t edge_group(const struct ds_state *s, const struct edge_bin *b, uin
 	return g;
 }
 
+/* Level L's value, or with L KEEP, x's own level's. */
 static inline float edge_value(const struct ds_state *s, int64_t L, float x)
 {
-	return (L == KEEP ? rint_float(x * s->scale) : (float)L) * (float)s->delta;
+	return L == KEEP ? grid_value(x, s->scale, (float)s->delta) : (float)L * (float)s->delta;
 }
 
 /* The assigning pass on n values at position `where`: each takes its
  * sub-bin's value (its target's, or its own level's), a lookup without a
- * branch; out of range (bin -1, qs given) it keeps its q. Bins marked
+ * branch; out of range (bin -1, kept given) it keeps its q. Bins marked
  * ONE_BY_ONE are then done one element at a time: an edge element is
  * collected or set from its group, and a value that keeps level 0 keeps
  * the sign of its rint (-0 below zero), as everywhere else. */
 static inline void assign_block(const struct ds_state *s, const float *x, float *dst, size_t n,
-				const float *restrict qs, const int32_t *restrict bins, uint64_t where,
+				const float *restrict kept, const int32_t *restrict bins, uint64_t where,
 				const struct edge_out *eo, enum assign_mode mode)
 {
-	float out[BLOCK], delta = (float)s->delta;
+	float out[BLOCK];
 	uint8_t slow[BLOCK];
 	for (size_t k = 0; k < n; k++)
 		out[k] = s->bin_value[bins[k]];
-	if (qs)
+	if (kept)
 		for (size_t k = 0; k < n; k++)
-			out[k] = f32_of(pick_u32(bins[k] < 0, u32_of(qs[k] * delta), u32_of(out[k])));
+			out[k] = f32_of(pick_u32(bins[k] < 0, u32_of(kept[k]), u32_of(out[k])));
 	for (size_t k = 0; k < n; k++)
 		slow[k] = u32_of(out[k]) == ONE_BY_ONE;
 	for (size_t g = 0; g < n; g += 8) { /* 8 flags a word: a skip where none is set */
@@ -568,7 +577,7 @@ static inline __attribute__((always_inline)) void assign_values(const struct ds_
 {
 	size_t len = s->v.chunks[c].len;
 	for (size_t b = 0; b < len; b += BLOCK) {
-		float qs[BLOCK];
+		float kept[BLOCK];
 		int32_t bins[BLOCK];
 		size_t n = len - b < BLOCK ? len - b : BLOCK;
 		uint64_t where = (uint64_t)c * CHUNK + b;
@@ -579,8 +588,8 @@ static inline __attribute__((always_inline)) void assign_values(const struct ds_
 			block_bins_fine(s, x + b, n, bins);
 			assign_block(s, x + b, dst + b, n, NULL, bins, where, eo, mode);
 		} else {
-			block_bins(s, x + b, n, qs, bins);
-			assign_block(s, x + b, dst + b, n, qs, bins, where, eo, mode);
+			block_bins(s, x + b, n, kept, bins);
+			assign_block(s, x + b, dst + b, n, kept, bins, where, eo, mode);
 		}
 	}
 }
@@ -690,7 +699,7 @@ static void snap_values(const struct ds_state *s, float *x, size_t n)
 {
 	float delta = (float)s->delta;
 	for (size_t i = 0; i < n; i++)
-		x[i] = rintf(x[i] * s->scale) * delta;
+		x[i] = grid_value(x[i], s->scale, delta);
 }
 
 SIMD_CLONES

@@ -93,11 +93,24 @@ static inline float rint_float(float y)
 }
 
 /* The grid level rint(y) of a scaled value as an integer; clamped to
- * +-2^62, since converting a float past int64's range is undefined. */
+ * +-2^61, since converting a float past int64's range is undefined, and so
+ * that a level plus or minus another (mu_q +- P) stays within int64. */
+#define LEVEL_MAX (INT64_C(1) << 61)
 static inline int64_t level_of(float y)
 {
 	float r = rintf(y);
-	return r >= 0x1p62f ? (INT64_C(1) << 62) : r <= -0x1p62f ? -(INT64_C(1) << 62) : (int64_t)r;
+	return r >= 0x1p61f ? LEVEL_MAX : r <= -0x1p61f ? -LEVEL_MAX : (int64_t)r;
+}
+
+/* x's own grid value rint(x scale) delta (scale = 1 / delta, powers of
+ * 2), with rintf's sign: -0 for a negative x of level 0. Where x scale
+ * overflows, x itself: from 2^23 levels on, x is on the grid already. */
+static inline float grid_value(float x, float scale, float delta)
+{
+	float y = x * scale;
+	int32_t over = (u32_of(y) & 0x7fffffff) == 0x7f800000;
+	float q = f32_of(u32_of(rint_float(y)) | (u32_of(y) & 0x80000000));
+	return f32_of(pick_u32(over, u32_of(x), u32_of(q * delta)));
 }
 
 /* ---- parallel.c: chunks of long buffers on several threads ------------ */

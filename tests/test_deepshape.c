@@ -369,6 +369,44 @@ START_TEST(model_scope_from_a_source_equals_it_in_memory)
 }
 END_TEST
 
+/* Values whose level overflows float when scaled (3e38 at grid 13) or
+ * passes +-2^61, where levels are clamped: kept, each its own value, in
+ * memory and planned alike (a clamped level's lookup index once
+ * overflowed, and kept values came out as the clamped level's). */
+static bool on_grid(float v, int grid)
+{
+	double y = ldexp((double)v, grid);
+	return isfinite(v) && y == rint(y);
+}
+
+START_TEST(huge_values_keep_their_own_value)
+{
+	size_t n = 20000, lens[] = { 7000, 13000 };
+	float *x = malloc(n * sizeof *x), *px = x;
+	const float huge[] = { 3e38f, 1e30f, 3e15f };
+	const struct ggpack_deepshape_params params[] = { { 13, 1000, 0.8, 0.6 }, { 13, 0, 0.8, 0.6 } };
+	struct ggpack_deepshape_result r;
+	for (size_t h = 0; h < 3; h++)
+		for (size_t pi = 0; pi < 2; pi++) {
+			laplace_ties(x, n, 0.05);
+			x[123] = huge[h], x[4567] = -huge[h], x[15000] = huge[h];
+			plan_equals_memory(x, lens, 2, &params[pi], "huge");
+			ck_assert_int_eq(ggpack_deepshape(NULL, &px, &n, 1, &params[pi], &r), 0);
+			for (size_t i = 0; i < n; i++)
+				ck_assert_msg(on_grid(x[i], 13), "huge %g: x[%zu] = %g", huge[h], i, x[i]);
+			if (pi == 0) /* out of mu_q +- P */
+				ck_assert(x[123] == huge[h] && x[4567] == -huge[h] && x[15000] == huge[h]);
+			else /* in range, the two largest ranks past the counted ones */
+				ck_assert(x[123] == huge[h] && x[15000] == huge[h] && r.P == (INT64_C(1) << 61));
+			laplace_ties(x, n, 0.05);
+			x[77] = -huge[h];
+			ck_assert_int_eq(ggpack_deepshape_tensor(NULL, x, n, &params[pi], &r), 0);
+			ck_assert(on_grid(x[77], r.grid) && fabs((double)x[77] + huge[h]) <= ldexp(0.5, -r.grid));
+		}
+	free(x);
+}
+END_TEST
+
 START_TEST(nan_is_refused_and_empty_is_fine)
 {
 	float x[] = { 1, NAN, 2 }, *px = x;
@@ -394,6 +432,7 @@ int main(void)
 	tcase_add_test(tc, model_scope_does_not_depend_on_the_thread_count);
 	tcase_add_test(tc, tensor_scope_neither_collapses_nor_leaves_a_tensor_alone);
 	tcase_add_test(tc, model_scope_from_a_source_equals_it_in_memory);
+	tcase_add_test(tc, huge_values_keep_their_own_value);
 	tcase_add_test(tc, nan_is_refused_and_empty_is_fine);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
