@@ -163,13 +163,39 @@ static int fit_in_range(struct ds_state *s, int64_t P, struct ggpack_gg *g)
 	return ggpack_gg_fit(&sums, g);
 }
 
+#define TARGET_SPAN_MAX (INT64_C(1) << 24) /* levels each side the sum of step 4 may walk */
+
+/* w(d), the target weight at |L - mu| = d. */
+static double target_w(int64_t d, double beta, double nu)
+{
+	return exp(-pow((double)d / beta, nu));
+}
+
+/* The last d <= P where w(d) is not 0 (w falls with d): the sum of step 4
+ * adds nothing past it. A binary search: with a heavy shape and a huge P
+ * (min_count 0 and an outlier) it lies far out. */
+static int64_t target_span(int64_t P, double beta, double nu)
+{
+	int64_t lo = 0, hi = P; /* w(lo) > 0; the answer lies in [lo, hi] */
+	while (lo < hi) {
+		int64_t mid = lo + (hi - lo + 1) / 2;
+		if (target_w(mid, beta, nu) > 0)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
 /* Step 4 and the counts of step 5, for N in-range elements. */
 static int make_target(struct ds_state *s, double nu, double beta, int64_t mu, int64_t P, uint64_t N)
 {
-	/* w(d) at |L - mu| = d, and the last d where it is not 0 */
-	int64_t D = 0;
-	while (D < P && exp(-pow((double)(D + 1) / beta, nu)) > 0)
-		D++;
+	int64_t D = target_span(P, beta, nu);
+	if (D > TARGET_SPAN_MAX) /* a sum of 2D + 1 terms would take hours: refuse, and say why */
+		return ctx_fail(s->ctx, GGPACK_E_USAGE,
+				"DeepShape: the target's weights stay above 0 for %lld levels each side (P = %lld, "
+				"shape %.3g), too many to sum; use a larger min_count",
+				(long long)D, (long long)P, nu);
 	double sum = 0;
 	for (int64_t L = mu - D; L <= mu + D; L++) /* ascending L: one fixed order */
 		sum += exp(-pow(fabs((double)(L - mu)) / beta, nu));

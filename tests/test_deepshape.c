@@ -407,6 +407,30 @@ START_TEST(huge_values_keep_their_own_value)
 }
 END_TEST
 
+/* min_count 0 makes P the largest level; with an outlier and a heavy
+ * shape (the fit gives 0.1) the target's weights stay above 0 for about
+ * 10^18 levels. The sum over them once ran for hours: now a usage error,
+ * at once. With the outlier at 1000, 8 million levels: summed. */
+START_TEST(a_target_too_wide_to_sum_is_refused)
+{
+	size_t n = 20000;
+	float *x = malloc(n * sizeof *x), *px = x;
+	struct ggpack_deepshape_params p = { 13, 0, 0.8, 0.6 };
+	struct ggpack_deepshape_result r;
+	for (int far = 0; far < 2; far++) {
+		for (size_t i = 0; i < n; i++) { /* Laplace^4: heavy tails */
+			double u = uni() - 0.5, l = -copysign(log(1 - 2 * fabs(u)), u);
+			x[i] = (float)(0.001 * copysign(pow(fabs(l), 4), l));
+		}
+		x[5] = far ? 1e12f : 1000.0f;
+		ck_assert_int_eq(ggpack_deepshape(NULL, &px, &n, 1, &p, &r), far ? GGPACK_E_USAGE : 0);
+		if (!far)
+			ck_assert(r.P == 8192000 && r.before.shape < 0.2);
+	}
+	free(x);
+}
+END_TEST
+
 START_TEST(nan_is_refused_and_empty_is_fine)
 {
 	float x[] = { 1, NAN, 2 }, *px = x;
@@ -433,6 +457,7 @@ int main(void)
 	tcase_add_test(tc, tensor_scope_neither_collapses_nor_leaves_a_tensor_alone);
 	tcase_add_test(tc, model_scope_from_a_source_equals_it_in_memory);
 	tcase_add_test(tc, huge_values_keep_their_own_value);
+	tcase_add_test(tc, a_target_too_wide_to_sum_is_refused);
 	tcase_add_test(tc, nan_is_refused_and_empty_is_fine);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
