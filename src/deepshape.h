@@ -94,6 +94,8 @@ struct ds_state {
 	struct run_list *runs;     /* a plan's: per worker, per edge bin */
 	atomic_bool runs_failed;   /* out of memory collecting them */
 	size_t n_slots;            /* a plan's run counters (ds_plan_apply) */
+	unsigned fine;             /* a plan's: fine bins an edge bin is cut into (0: not cut) */
+	uint32_t *fine_counts;     /* while refining: per worker, per edge bin, per fine bin */
 };
 
 

@@ -130,6 +130,29 @@ static inline void block_bins(const struct ds_state *s, const float *restrict x,
 	}
 }
 
+/* An edge element's fine bin: where its value lies inside its sub-bin, in
+ * s->fine equal steps, by the sub-bin's own arithmetic (the same z, the
+ * same floor and tie), once more finely: monotone in the value, equal
+ * values together. A value at an exact half level that its sub-bin's tie
+ * rule keeps below lies at the top: the last fine bin. */
+static inline unsigned fine_of(const struct ds_state *s, float x)
+{
+	float f;
+	if (s->counted) {
+		int32_t sub = (int32_t)s->sub;
+		float z = x * (s->scale * (float)sub), t = floorf(z);
+		int32_t up = (int32_t)t + sub / 2;
+		int32_t tie = (t == z) & ((up & (2 * sub - 1)) == sub);
+		f = z - (t - (float)tie);
+	} else {
+		float y = x * s->scale, q = s->direct ? rint_float(y) : (float)level_of(y);
+		float b = (y - q + 0.5f) * (float)s->sub;
+		f = b - fminf(floorf(b), (float)(s->sub - 1));
+	}
+	unsigned r = (unsigned)(f * (float)s->fine);
+	return r < s->fine ? r : s->fine - 1;
+}
+
 /* An element of an edge bin: its value's order key and its position
  * (chunk c, offset k: c CHUNK + k, which orders like the position). A
  * plan collects runs instead: `count` elements of the bin with this key,
@@ -170,6 +193,8 @@ struct edge_bin {
 	uint64_t reassigned;
 	struct edge_bound *first;  /* a plan's: where groups 1.. begin (ranks bound[j]) */
 	size_t slot0;              /* a plan's: its boundaries' first counter */
+	uint8_t *collect;          /* a plan's, refined: per fine bin, collect its elements */
+	uint64_t *bound_in_runs;   /* a plan's, refined: bound[j] among the collected elements */
 };
 
 void ds_edges_free(struct ds_state *s)
@@ -181,6 +206,7 @@ void ds_edges_free(struct ds_state *s)
 	for (size_t i = 0; i < s->n_edges; i++) {
 		struct edge_bin *b = &s->edges[i];
 		free(b->elems), free(b->bound), free(b->group_level), free(b->first);
+		free(b->collect), free(b->bound_in_runs);
 	}
 	free(s->edges);
 	s->edges = NULL;
@@ -451,13 +477,14 @@ static int bins_map(struct ds_state *s)
  * value and collect the edge elements (edge_settle writes theirs); from a
  * source, first only collect them (the plan), then, part by part, write
  * every new value, an edge element's from its group's boundaries. */
-enum assign_mode { ASSIGN_WRITE, ASSIGN_COLLECT, ASSIGN_APPLY };
+enum assign_mode { ASSIGN_WRITE, ASSIGN_REFINE, ASSIGN_COLLECT, ASSIGN_APPLY };
 
 /* Where a worker's edge elements go: in memory, its cursors into the edge
  * bins; collecting a plan, its runs; applying one, the part's run
  * counters. */
 struct edge_out {
 	struct edge_elem **next;
+	uint32_t *fine_counts;     /* refining a plan: per edge bin, s->fine counters */
 	struct run_list *runs;
 	atomic_bool *runs_failed;
 	uint64_t *seen;
@@ -558,15 +585,19 @@ static inline void assign_block(const struct ds_state *s, const float *x, float 
 			} else if (mode == ASSIGN_APPLY) {
 				const struct edge_bin *b = &s->edges[BIN_EDGE - t];
 				out[k] = edge_value(s, b->group_level[edge_group(s, b, float_key(x[k]), where + k, eo->seen)], x[k]);
+			} else if (mode == ASSIGN_REFINE) {
+				eo->fine_counts[(size_t)(BIN_EDGE - t) * s->fine + fine_of(s, x[k])]++;
 			} else if (mode == ASSIGN_COLLECT) {
-				run_add(s, &eo->runs[BIN_EDGE - t], float_key(x[k]), where + k, eo->runs_failed);
+				const uint8_t *collect = s->edges[BIN_EDGE - t].collect;
+				if (!collect || collect[fine_of(s, x[k])])
+					run_add(s, &eo->runs[BIN_EDGE - t], float_key(x[k]), where + k, eo->runs_failed);
 			} else {
 				*eo->next[BIN_EDGE - t]++ = (struct edge_elem){ float_key(x[k]), 1, where + k };
 				out[k] = x[k]; /* edge_settle sets it */
 			}
 		}
 	}
-	if (mode != ASSIGN_COLLECT)
+	if (mode == ASSIGN_WRITE || mode == ASSIGN_APPLY)
 		memcpy(dst, out, n * sizeof *dst);
 }
 
@@ -641,6 +672,7 @@ static void edge_plan(void *arg, size_t i, unsigned worker)
 {
 	struct ds_state *s = arg;
 	struct edge_bin *b = &s->edges[i];
+	const uint64_t *bound = b->bound_in_runs ? b->bound_in_runs : b->bound; /* among the runs */
 	size_t n = 0;
 	for (unsigned w = 0; w < s->workers; w++)
 		n += s->runs[w * s->n_edges + i].n;
@@ -665,21 +697,81 @@ static void edge_plan(void *arg, size_t i, unsigned worker)
 	}
 	uint64_t below = 0; /* elements in the runs before run e */
 	for (size_t j = 0, e = 0, first_of_run = 0; j < b->n_bounds; j++) {
-		while (below + b->elems[e].count <= b->bound[j])
+		while (below + b->elems[e].count <= bound[j])
 			below += b->elems[e++].count;
 		if (j == 0 || b->first[j - 1].where != b->elems[e].where || b->first[j - 1].key != b->elems[e].key)
 			first_of_run = j; /* a new run: a counter of its own */
 		b->first[j] = (struct edge_bound){ b->elems[e].key, (uint32_t)(b->slot0 + first_of_run),
-						  b->elems[e].where, b->bound[j] - below };
+						  b->elems[e].where, bound[j] - below };
 	}
 	edge_reassigned(b);
 	free(b->elems);
 	b->elems = NULL;
 }
 
+SIMD_CLONES
+static void refine_chunk(void *arg, size_t c, unsigned worker)
+{
+	struct ds_state *s = arg;
+	struct edge_out eo = { .fine_counts = s->fine_counts + (size_t)worker * s->n_edges * s->fine };
+	assign_values(s, c, ds_chunk_values(s, c, worker), NULL, &eo, ASSIGN_REFINE);
+}
+
+/* Edge bin e's fine bins that hold a boundary's element (rank bound[j]):
+ * those are collected; and each boundary's rank among the collected. */
+static int fine_select(struct ds_state *s, size_t e)
+{
+	struct edge_bin *b = &s->edges[e];
+	b->collect = calloc(s->fine, 1);
+	b->bound_in_runs = malloc((b->n_bounds + 1) * sizeof *b->bound_in_runs);
+	if (!b->collect || !b->bound_in_runs)
+		return GGPACK_E_NOMEM;
+	uint64_t below = 0, skipped = 0; /* ranks before fine bin r; of them, not collected */
+	for (size_t r = 0, j = 0; r < s->fine; r++) {
+		uint64_t n = 0;
+		for (unsigned w = 0; w < s->workers; w++)
+			n += s->fine_counts[((size_t)w * s->n_edges + e) * s->fine + r];
+		for (; j < b->n_bounds && b->bound[j] < below + n; j++)
+			b->bound_in_runs[j] = b->bound[j] - skipped, b->collect[r] = 1;
+		skipped += b->collect[r] ? 0 : n;
+		below += n;
+	}
+	return 0;
+}
+
+#define FINE_MAX 256                      /* fine bins an edge bin is cut into */
+#define FINE_COUNTERS ((size_t)1 << 22)   /* at most, over workers and edge bins */
+
+/* A plan from a file: the edge bins cut into fine bins, counted in a pass
+ * of their own, so that only the fine bins holding a boundary are
+ * collected: a few elements a boundary instead of about 1/128 of the
+ * parameters, and the plan's memory no longer grows with the model. Too
+ * many edge bins for the counters: every edge element is collected. */
+static int refine(struct ds_state *s)
+{
+	for (s->fine = FINE_MAX; s->fine >= 8 && s->n_edges * s->fine * s->workers > FINE_COUNTERS;)
+		s->fine /= 2;
+	if (s->fine < 8 || !s->n_edges) {
+		s->fine = 0;
+		return 0;
+	}
+	if (!(s->fine_counts = calloc((size_t)s->workers * s->n_edges * s->fine + 1, sizeof *s->fine_counts)))
+		return ds_nomem(s);
+	parallel_for_static(s->v.n_chunks, s->workers, refine_chunk, s);
+	int rc = 0;
+	for (size_t e = 0; e < s->n_edges && !rc; e++)
+		rc = fine_select(s, e);
+	free(s->fine_counts);
+	s->fine_counts = NULL;
+	return rc ? ds_nomem(s) : 0;
+}
+
 /* Step 5: every element, then the edge bins' by rank. */
 static int assign(struct ds_state *s)
 {
+	int rc;
+	if (s->v.src && (rc = refine(s)))
+		return rc;
 	parallel_for_static(s->v.n_chunks, s->workers, assign_chunk, s);
 	if (atomic_load(&s->runs_failed))
 		return ds_nomem(s);
