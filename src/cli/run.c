@@ -48,6 +48,13 @@ int cli_run_pipeline(const struct cli_args *a, const char *command, const char *
 	char *out_dir = save ? strdup(a->output) : NULL;
 	if (!ctx || (save && !out_dir))
 		return fputs("ggpack: out of memory\n", stderr), 1;
+	/* the save refuses an existing output too, but only after the work:
+	 * minutes on a large model */
+	if (save && !a->force && access(a->output, F_OK) == 0) {
+		free(out_dir);
+		ggpack_ctx_free(ctx);
+		return cli_usage_error(command, "%s exists (use --force to replace it)", a->output);
+	}
 	/* memory that does not grow with the model: converted tensors wait in
 	 * a temporary file beside the output; a report keeps only figures */
 	if (save)

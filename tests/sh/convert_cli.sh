@@ -56,6 +56,8 @@ m = onnx.load(sys.argv[1]); onnx.checker.check_model(m)
 keys = [p.key for p in m.metadata_props]
 sys.exit(0 if keys.count("ggpack.version") == 1 else 1)' "$tmp/twice.onnx"
 check "an existing output without --force exits 2" exit_is 2 "$GGPACK" convert "$EXAMPLE_MODEL" -o "$tmp/once.onnx"
+check "... naming it" grep -q "once.onnx exists" "$tmp/stderr"
+check "... before any work (even the input is not read yet)" exit_is 2 "$GGPACK" convert "$tmp/missing.onnx" -o "$tmp/once.onnx"
 
 # ---- gates ------------------------------------------------------------------
 "$GGPACK" report "$EXAMPLE_MODEL" --format json > "$tmp/g.json"
