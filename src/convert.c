@@ -486,7 +486,7 @@ static int run_model_scope(struct ggpack_ctx *ctx, struct ggpack_conversion *c)
 	struct ds_state *plan = NULL;
 	struct ds_source src = { read_part, &sp };
 	if (!rc && sp.k)
-		rc = ds_plan_make(ctx, sp.lens, sp.k, &src, &c->o.ds, &plan, &c->ds);
+		rc = ds_plan_make(ctx, sp.lens, sp.k, &src, &c->o.ds, DS_RUNS_BUDGET, &plan, &c->ds);
 	if (rc == DS_NEEDS_MEMORY) {
 		rc = scope_in_memory(ctx, c, &sp);
 	} else if (!rc && sp.k) {

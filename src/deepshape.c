@@ -328,7 +328,7 @@ int ggpack_deepshape(struct ggpack_ctx *ctx, float *const *parts, const size_t *
 }
 
 int ds_plan_make(struct ggpack_ctx *ctx, const size_t *lens, size_t n_parts, const struct ds_source *src,
-		 const struct ggpack_deepshape_params *params, struct ds_state **plan,
+		 const struct ggpack_deepshape_params *params, size_t runs_budget, struct ds_state **plan,
 		 struct ggpack_deepshape_result *result)
 {
 	struct ds_state *s = calloc(1, sizeof *s);
@@ -336,6 +336,7 @@ int ds_plan_make(struct ggpack_ctx *ctx, const size_t *lens, size_t n_parts, con
 		return ctx_fail(ctx, GGPACK_E_NOMEM, "DeepShape: out of memory");
 	s->ctx = ctx;
 	s->v = (struct ds_vector){ .lens = lens, .n_parts = n_parts, .src = src };
+	s->runs_budget = runs_budget;
 	int rc = deepshape_run(s, params, result);
 	free(s->v.buf), free(s->bin_count), free(s->edge_next); /* counting is done */
 	s->v.buf = NULL, s->bin_count = NULL, s->edge_next = NULL;

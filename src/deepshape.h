@@ -94,6 +94,7 @@ struct ds_state {
 	struct run_list *runs;     /* a plan's: per worker, per edge bin */
 	atomic_bool runs_failed;   /* out of memory collecting them */
 	size_t n_slots;            /* a plan's run counters (ds_plan_apply) */
+	size_t runs_budget;        /* a plan's: see ds_plan_make */
 	unsigned fine;             /* a plan's: fine bins an edge bin is cut into (0: not cut) */
 	uint32_t *fine_counts;     /* while refining: per worker, per edge bin, per fine bin */
 };
@@ -122,11 +123,15 @@ int ds_nomem(struct ds_state *s);
  * pass by pass and keep only what gives each element its new value (bins,
  * and the order keys where an edge bin's groups meet); ds_plan_apply then
  * reshapes one part at a time, on any thread (GGPACK_E_NOMEM or 0).
+ * While the edge bins' elements take at most runs_budget bytes they are
+ * collected as they come; past it a pass of its own first counts them in
+ * finer bins, so that only those near a boundary are (memory stays flat).
  * DS_NEEDS_MEMORY when the levels are too many to count densely (then
  * hold the vector in memory). */
 #define DS_NEEDS_MEMORY 1
+#define DS_RUNS_BUDGET ((size_t)64 << 20)
 int ds_plan_make(struct ggpack_ctx *ctx, const size_t *lens, size_t n_parts, const struct ds_source *src,
-		 const struct ggpack_deepshape_params *params, struct ds_state **plan,
+		 const struct ggpack_deepshape_params *params, size_t runs_budget, struct ds_state **plan,
 		 struct ggpack_deepshape_result *result);
 int ds_plan_apply(const struct ds_state *plan, size_t part, float *values);
 void ds_plan_free(struct ds_state *plan);

@@ -742,13 +742,20 @@ static int fine_select(struct ds_state *s, size_t e)
 #define FINE_MAX 256                      /* fine bins an edge bin is cut into */
 #define FINE_COUNTERS ((size_t)1 << 22)   /* at most, over workers and edge bins */
 
-/* A plan from a file: the edge bins cut into fine bins, counted in a pass
- * of their own, so that only the fine bins holding a boundary are
- * collected: a few elements a boundary instead of about 1/128 of the
- * parameters, and the plan's memory no longer grows with the model. Too
- * many edge bins for the counters: every edge element is collected. */
+/* A plan from a file whose edge elements would take more than its budget:
+ * the edge bins cut into fine bins, counted in a pass of their own, so
+ * that only the fine bins holding a boundary are collected (a few
+ * elements a boundary instead of about 1/128 of the parameters), and the
+ * plan's memory stops growing with the model. Too many edge bins for the
+ * counters: every edge element is collected. */
 static int refine(struct ds_state *s)
 {
+	uint64_t elems = 0;
+	for (size_t e = 0; e < s->n_edges; e++)
+		elems += s->edges[e].n;
+	s->fine = 0;
+	if (elems <= s->runs_budget / sizeof(struct edge_elem))
+		return 0; /* collecting them all costs no pass */
 	for (s->fine = FINE_MAX; s->fine >= 8 && s->n_edges * s->fine * s->workers > FINE_COUNTERS;)
 		s->fine /= 2;
 	if (s->fine < 8 || !s->n_edges) {

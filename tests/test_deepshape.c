@@ -299,43 +299,55 @@ static void read_parts(void *arg, size_t part, size_t from, size_t n, float *out
 
 /* The plan and its part-by-part application give what the vector in
  * memory gets, values and figures; DS_NEEDS_MEMORY is its only refusal. */
+/* The plan of parts orig (its edge elements collected within runs_budget
+ * bytes, else refined) reshapes them as in memory (mem, result a). */
+static void plan_check(const float *const *orig, float *const *mem, const size_t *lens, size_t n_parts,
+		       const struct ggpack_deepshape_params *p, const struct ggpack_deepshape_result *a,
+		       size_t runs_budget, const char *what)
+{
+	struct ggpack_deepshape_result b;
+	struct parts_source ps = { orig, 0 };
+	struct ds_source src = { read_parts, &ps };
+	struct ds_state *plan = NULL;
+	int rc = ds_plan_make(NULL, lens, n_parts, &src, p, runs_budget, &plan, &b);
+	ck_assert_msg(rc == 0 || rc == DS_NEEDS_MEMORY, "%s: plan %d", what, rc);
+	for (size_t k = 0; rc == 0 && k < n_parts; k++) {
+		float *planned = malloc(lens[k] * sizeof *planned + 1);
+		memcpy(planned, orig[k], lens[k] * sizeof *planned);
+		ck_assert_int_eq(ds_plan_apply(plan, k, planned), 0);
+		for (size_t i = 0; i < lens[k]; i++)
+			ck_assert_msg(u32_of(planned[i]) == u32_of(mem[k][i]), "%s, budget %zu: part %zu [%zu] = %a, in memory %a",
+				      what, runs_budget, k, i, planned[i], mem[k][i]);
+		free(planned);
+	}
+	if (rc == 0) {
+		ck_assert_msg(ps.reads > 0, "%s: nothing read", what);
+		ck_assert_int_eq(a->P, b.P);
+		ck_assert_int_eq(a->mu_q, b.mu_q);
+		ck_assert_uint_eq(a->in_range, b.in_range);
+		ck_assert_uint_eq(a->reassigned, b.reassigned);
+	}
+	ds_plan_free(plan);
+}
+
 static void plan_equals_memory(const float *x, const size_t *lens, size_t n_parts,
 			       const struct ggpack_deepshape_params *p, const char *what)
 {
 	const float *orig[8];
-	float *mem[8], *planned[8];
+	float *mem[8];
 	size_t n = 0;
 	for (size_t k = 0; k < n_parts; k++) {
 		orig[k] = x + n;
 		mem[k] = malloc(lens[k] * sizeof *x + 1);
-		planned[k] = malloc(lens[k] * sizeof *x + 1);
 		memcpy(mem[k], x + n, lens[k] * sizeof *x);
-		memcpy(planned[k], x + n, lens[k] * sizeof *x);
 		n += lens[k];
 	}
-	struct ggpack_deepshape_result a, b;
-	struct parts_source ps = { orig, 0 };
-	struct ds_source src = { read_parts, &ps };
-	struct ds_state *plan = NULL;
+	struct ggpack_deepshape_result a;
 	ck_assert_int_eq(ggpack_deepshape(NULL, mem, lens, n_parts, p, &a), 0);
-	int rc = ds_plan_make(NULL, lens, n_parts, &src, p, &plan, &b);
-	ck_assert_msg(rc == 0 || rc == DS_NEEDS_MEMORY, "%s: plan %d", what, rc);
-	if (rc == 0) {
-		ck_assert_msg(ps.reads > 0, "%s: nothing read", what);
-		for (size_t k = 0; k < n_parts; k++) {
-			ck_assert_int_eq(ds_plan_apply(plan, k, planned[k]), 0);
-			for (size_t i = 0; i < lens[k]; i++)
-				ck_assert_msg(u32_of(planned[k][i]) == u32_of(mem[k][i]),
-					      "%s: part %zu [%zu] = %a, in memory %a", what, k, i, planned[k][i], mem[k][i]);
-		}
-		ck_assert_int_eq(a.P, b.P);
-		ck_assert_int_eq(a.mu_q, b.mu_q);
-		ck_assert_uint_eq(a.in_range, b.in_range);
-		ck_assert_uint_eq(a.reassigned, b.reassigned);
-	}
-	ds_plan_free(plan);
+	plan_check(orig, mem, lens, n_parts, p, &a, SIZE_MAX, what); /* every edge element collected */
+	plan_check(orig, mem, lens, n_parts, p, &a, 0, what);        /* only those near a boundary */
 	for (size_t k = 0; k < n_parts; k++)
-		free(mem[k]), free(planned[k]);
+		free(mem[k]);
 }
 
 START_TEST(model_scope_from_a_source_equals_it_in_memory)
