@@ -336,7 +336,7 @@ int ds_plan_make(struct ggpack_ctx *ctx, const size_t *lens, size_t n_parts, con
 		return ctx_fail(ctx, GGPACK_E_NOMEM, "DeepShape: out of memory");
 	s->ctx = ctx;
 	s->v = (struct ds_vector){ .lens = lens, .n_parts = n_parts, .src = src };
-	s->runs_budget = runs_budget;
+	s->collecting.budget = runs_budget;
 	int rc = deepshape_run(s, params, result);
 	free(s->v.buf), free(s->bin_count), free(s->edge_next); /* counting is done */
 	s->v.buf = NULL, s->bin_count = NULL, s->edge_next = NULL;

@@ -75,6 +75,7 @@ struct ds_state {
 	bool snap;                 /* nothing to reshape: every value keeps its level */
 	int64_t lo, hi;            /* the levels direct bins cover: the window when counted, else mu_q -+ P */
 	uint32_t win_bits;         /* counted: |x| above it (as bits) is outside the window */
+	bool all_inside;           /* counted: no value lies outside the window */
 	struct ds_outside outside[PARALLEL_MAX];
 	size_t n_outside;          /* counted: values outside the window, none in mu_q -+ P */
 	uint64_t *bin_count;       /* per (entry - first) * sub + sub-bin */
@@ -92,9 +93,13 @@ struct ds_state {
 	size_t n_edges;
 	struct edge_elem **edge_next; /* per worker, per edge bin: where its next element goes */
 	struct run_list *runs;     /* a plan's: per worker, per edge bin */
-	atomic_bool runs_failed;   /* out of memory collecting them */
+	struct ds_collecting {
+		atomic_bool failed;    /* out of memory collecting them */
+		atomic_bool over;      /* past the budget: collecting stopped */
+		atomic_size_t bytes;   /* what the runs take, as their arrays grow */
+		size_t budget;         /* see ds_plan_make */
+	} collecting;
 	size_t n_slots;            /* a plan's run counters (ds_plan_apply) */
-	size_t runs_budget;        /* a plan's: see ds_plan_make */
 	unsigned fine;             /* a plan's: fine bins an edge bin is cut into (0: not cut) */
 	uint32_t *fine_counts;     /* while refining: per worker, per edge bin, per fine bin */
 };
@@ -123,9 +128,10 @@ int ds_nomem(struct ds_state *s);
  * pass by pass and keep only what gives each element its new value (bins,
  * and the order keys where an edge bin's groups meet); ds_plan_apply then
  * reshapes one part at a time, on any thread (GGPACK_E_NOMEM or 0).
- * While the edge bins' elements take at most runs_budget bytes they are
- * collected as they come; past it a pass of its own first counts them in
- * finer bins, so that only those near a boundary are (memory stays flat).
+ * The edge bins' elements are collected as runs of equal values while
+ * these take at most runs_budget bytes; past it, a pass of its own counts
+ * them in finer bins, and only those near a boundary are collected
+ * (memory stays flat).
  * DS_NEEDS_MEMORY when the levels are too many to count densely (then
  * hold the vector in memory). */
 #define DS_NEEDS_MEMORY 1

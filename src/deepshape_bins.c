@@ -71,23 +71,35 @@ static inline unsigned sub_of(const struct ds_state *s, float y, float q)
  * that is the lower one the value takes its last sub-bin. Few operations,
  * no branch. A value outside the window (NaN and infinity too) gets bin
  * -1; it is first set to 0, so z stays within int32. */
-static inline void block_bins_fine(const struct ds_state *s, const float *restrict x, size_t n,
-				   int32_t *restrict bins)
+static inline __attribute__((always_inline)) void fine_bins(const struct ds_state *s, const float *restrict x,
+							     size_t n, int32_t *restrict bins, bool check)
 {
 	int32_t sub = (int32_t)s->sub, base = -(int32_t)s->lo * sub;
 	uint32_t win = s->win_bits, n_bins = (uint32_t)(s->hi - s->lo + 1) * (uint32_t)sub;
 	float zscale = s->scale * (float)sub;
 	for (size_t i = 0; i < n; i++) {
 		uint32_t u = u32_of(x[i]);
-		int32_t near = (u & 0x7fffffff) <= win;
+		int32_t near = !check || (u & 0x7fffffff) <= win;
 		float z = f32_of(u & -(uint32_t)near) * zscale;
 		int32_t t = (int32_t)z; /* toward 0 */
 		float tf = (float)t;
 		int32_t up = t - (tf > z) + sub / 2; /* floor(z) + sub / 2 */
 		int32_t tie = (tf == z) & ((up & (2 * sub - 1)) == sub); /* y = k + 1/2, k even */
 		uint32_t bin = (uint32_t)(up - tie + base);
-		bins[i] = (int32_t)pick_u32(near & (bin < n_bins), bin, UINT32_MAX);
+		bins[i] = check ? (int32_t)pick_u32(near & (bin < n_bins), bin, UINT32_MAX) : (int32_t)bin;
 	}
+}
+
+/* Without the window's test where every value is known to lie inside it
+ * (from a source, whose largest value sized it; in memory, once the count
+ * found none outside): it is a third of the operations. */
+static inline void block_bins_fine(const struct ds_state *s, const float *restrict x, size_t n,
+				   int32_t *restrict bins)
+{
+	if (s->all_inside)
+		fine_bins(s, x, n, bins, false);
+	else
+		fine_bins(s, x, n, bins, true);
 }
 
 /* Direct bins cover every level of [lo, hi], so a value's bin is arithmetic
@@ -486,7 +498,7 @@ struct edge_out {
 	struct edge_elem **next;
 	uint32_t *fine_counts;     /* refining a plan: per edge bin, s->fine counters */
 	struct run_list *runs;
-	atomic_bool *runs_failed;
+	struct ds_collecting *collecting;
 	uint64_t *seen;
 };
 
@@ -496,8 +508,9 @@ static inline size_t part_of(const struct ds_state *s, uint64_t where)
 }
 
 /* Adds an element to its bin's runs: the last one grows when it has the
- * key and the part. */
-static void run_add(const struct ds_state *s, struct run_list *l, uint32_t key, uint64_t where, atomic_bool *failed)
+ * key and the part. Past the plan's budget, collecting stops (over). */
+static void run_add(const struct ds_state *s, struct run_list *l, uint32_t key, uint64_t where,
+		    struct ds_collecting *c)
 {
 	struct edge_elem *last = l->n ? &l->r[l->n - 1] : NULL;
 	if (last && last->key == key && last->count < UINT32_MAX && part_of(s, last->where) == part_of(s, where)) {
@@ -505,10 +518,14 @@ static void run_add(const struct ds_state *s, struct run_list *l, uint32_t key, 
 		return;
 	}
 	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 16;
+		size_t cap = l->cap ? 2 * l->cap : 16, more = (cap - l->cap) * sizeof *l->r;
+		if (atomic_fetch_add(&c->bytes, more) + more > c->budget) {
+			atomic_store(&c->over, true);
+			return;
+		}
 		struct edge_elem *r = realloc(l->r, cap * sizeof *r);
 		if (!r) {
-			atomic_store(failed, true);
+			atomic_store(&c->failed, true);
 			return;
 		}
 		l->r = r, l->cap = cap;
@@ -590,7 +607,7 @@ static inline void assign_block(const struct ds_state *s, const float *x, float 
 			} else if (mode == ASSIGN_COLLECT) {
 				const uint8_t *collect = s->edges[BIN_EDGE - t].collect;
 				if (!collect || collect[fine_of(s, x[k])])
-					run_add(s, &eo->runs[BIN_EDGE - t], float_key(x[k]), where + k, eo->runs_failed);
+					run_add(s, &eo->runs[BIN_EDGE - t], float_key(x[k]), where + k, eo->collecting);
 			} else {
 				*eo->next[BIN_EDGE - t]++ = (struct edge_elem){ float_key(x[k]), 1, where + k };
 				out[k] = x[k]; /* edge_settle sets it */
@@ -630,7 +647,9 @@ static void assign_chunk(void *arg, size_t c, unsigned worker)
 {
 	struct ds_state *s = arg;
 	if (s->v.src) {
-		struct edge_out eo = { .runs = s->runs + (size_t)worker * s->n_edges, .runs_failed = &s->runs_failed };
+		struct edge_out eo = { .runs = s->runs + (size_t)worker * s->n_edges, .collecting = &s->collecting };
+		if (atomic_load(&s->collecting.over))
+			return; /* the collecting starts again, refined */
 		assign_values(s, c, ds_chunk_values(s, c, worker), NULL, &eo, ASSIGN_COLLECT);
 	} else {
 		struct edge_out eo = { .next = s->edge_next + (size_t)worker * s->n_edges };
@@ -742,20 +761,14 @@ static int fine_select(struct ds_state *s, size_t e)
 #define FINE_MAX 256                      /* fine bins an edge bin is cut into */
 #define FINE_COUNTERS ((size_t)1 << 22)   /* at most, over workers and edge bins */
 
-/* A plan from a file whose edge elements would take more than its budget:
- * the edge bins cut into fine bins, counted in a pass of their own, so
- * that only the fine bins holding a boundary are collected (a few
- * elements a boundary instead of about 1/128 of the parameters), and the
- * plan's memory stops growing with the model. Too many edge bins for the
- * counters: every edge element is collected. */
+/* A plan whose edge elements' runs outgrew its budget: the edge bins cut
+ * into fine bins, counted in a pass of their own, so that only the fine
+ * bins holding a boundary are collected (a few elements a boundary
+ * instead of about 1/128 of the parameters), and the plan's memory stops
+ * growing with the model. Too many edge bins for the counters: every edge
+ * element is collected. */
 static int refine(struct ds_state *s)
 {
-	uint64_t elems = 0;
-	for (size_t e = 0; e < s->n_edges; e++)
-		elems += s->edges[e].n;
-	s->fine = 0;
-	if (elems <= s->runs_budget / sizeof(struct edge_elem))
-		return 0; /* collecting them all costs no pass */
 	for (s->fine = FINE_MAX; s->fine >= 8 && s->n_edges * s->fine * s->workers > FINE_COUNTERS;)
 		s->fine /= 2;
 	if (s->fine < 8 || !s->n_edges) {
@@ -776,11 +789,18 @@ static int refine(struct ds_state *s)
 /* Step 5: every element, then the edge bins' by rank. */
 static int assign(struct ds_state *s)
 {
-	int rc;
-	if (s->v.src && (rc = refine(s)))
-		return rc;
 	parallel_for_static(s->v.n_chunks, s->workers, assign_chunk, s);
-	if (atomic_load(&s->runs_failed))
+	if (atomic_load(&s->collecting.over)) { /* a plan's runs outgrew the budget: refine, collect again */
+		for (size_t i = 0; i < s->workers * s->n_edges; i++)
+			free(s->runs[i].r), s->runs[i] = (struct run_list){ 0 };
+		int rc = refine(s);
+		if (rc)
+			return rc;
+		s->collecting.budget = SIZE_MAX;
+		atomic_store(&s->collecting.over, false);
+		parallel_for_static(s->v.n_chunks, s->workers, assign_chunk, s);
+	}
+	if (atomic_load(&s->collecting.failed))
 		return ds_nomem(s);
 	for (size_t i = 0; s->v.src && i < s->n_edges; i++)
 		s->edges[i].slot0 = s->n_slots, s->n_slots += s->edges[i].n_bounds;
@@ -937,6 +957,7 @@ static int count_window(struct ds_state *s, int64_t qwin, unsigned sub, uint32_t
 	s->direct = true;
 	s->sub = sub;
 	s->win_bits = u32_of((float)(((double)qwin + 0.5) * s->delta)); /* exact: qwin < 2^23 */
+	s->all_inside = s->v.src != NULL; /* from a source, the window comes from the largest value */
 	uint64_t *per_level = calloc(levels, sizeof *per_level);
 	s->bin_count = calloc(n_bins + 1, sizeof *s->bin_count);
 	int rc = !per_level || !s->bin_count || (s->counted && outside_alloc(s)) || bin_count_pass(s, n_bins)
@@ -947,6 +968,7 @@ static int count_window(struct ds_state *s, int64_t qwin, unsigned sub, uint32_t
 			per_level[b / sub] += s->bin_count[b];
 		rc = hist_from_dense(per_level, levels, s->lo, out, n_out, &s->h);
 		s->n_outside = n_out;
+		s->all_inside = n_out == 0;
 	}
 	free(per_level);
 	free(out);
