@@ -1,6 +1,7 @@
 /*
- * deepshape.h - what deepshape.c (steps 1-4, the API) and deepshape_bins.c
- * (step 5: every element's new level) share. Private to the library.
+ * deepshape.h - what deepshape.c (steps 2-4, the API), deepshape_levels.c
+ * (step 1) and deepshape_bins.c (step 5: every element's new level, and
+ * the plan) share. Private to the library.
  */
 #ifndef GGPACK_DEEPSHAPE_H
 #define GGPACK_DEEPSHAPE_H
@@ -108,13 +109,19 @@ struct ds_state {
 /* deepshape.c: a chunk's values, read into the worker's buffer from a source */
 const float *ds_chunk_values(const struct ds_state *s, size_t c, unsigned worker);
 
+/* deepshape_levels.c: step 1, the levels' histogram s->h. When every
+ * level of the vector fits the sub-bin table, the same pass counts the
+ * sub-bins of step 5 too (s->counted), which spares a pass over the data. */
+int ds_levels(struct ds_state *s, int grid);
+/* Back to nothing counted, for step 5 to count its own sub-bins. */
+void ds_uncount(struct ds_state *s);
+
 /* deepshape_bins.c */
 int64_t level_of_rank(const struct ds_target *t, uint64_t r, size_t *i);
 size_t entry_of(const struct ds_state *s, int64_t q);
-/* Step 1: the levels' histogram s->h. When every level of the vector fits
- * the sub-bin table, the same pass counts the sub-bins of step 5 too
- * (s->counted), which spares a pass over the data. */
-int ds_levels(struct ds_state *s, int grid);
+/* Counts the values of every chunk in n_bins sub-bins (s->bin_count, and
+ * per worker for the assigning pass). */
+int ds_bin_count_pass(struct ds_state *s, size_t n_bins);
 /* Step 5 for the in-range elements once the targets are known, and step 6. */
 int ds_reshape(struct ds_state *s);
 /* Step 6 alone: every value on the grid, keeping its level. */
