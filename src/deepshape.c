@@ -198,9 +198,9 @@ static int make_target(struct ds_state *s, double nu, double beta, int64_t mu, i
 				(long long)D, (long long)P, nu);
 	double sum = 0;
 	for (int64_t L = mu - D; L <= mu + D; L++) /* ascending L: one fixed order */
-		sum += exp(-pow(fabs((double)(L - mu)) / beta, nu));
+		sum += target_w(L < mu ? mu - L : L - mu, beta, nu);
 	int64_t K = 0;
-	while (K < D && floor((double)N * exp(-pow((double)(K + 1) / beta, nu)) / sum) >= 1)
+	while (K < D && floor((double)N * target_w(K + 1, beta, nu) / sum) >= 1)
 		K++;
 	s->t.first_level = mu - K;
 	s->t.n_levels = (size_t)(2 * K + 1);
@@ -209,8 +209,8 @@ static int make_target(struct ds_state *s, double nu, double beta, int64_t mu, i
 		return ds_nomem(s);
 	s->t.T[0] = 0;
 	for (size_t i = 0; i < s->t.n_levels; i++) {
-		double w = exp(-pow(fabs((double)(s->t.first_level + (int64_t)i - mu)) / beta, nu));
-		s->t.T[i + 1] = s->t.T[i] + (uint64_t)floor((double)N * w / sum);
+		int64_t d = (int64_t)i - K; /* L - mu */
+		s->t.T[i + 1] = s->t.T[i] + (uint64_t)floor((double)N * target_w(d < 0 ? -d : d, beta, nu) / sum);
 	}
 	return 0;
 }
