@@ -55,7 +55,7 @@ static void hist_add_sorted(struct ggpack_hist *h, const int64_t *sorted, size_t
 
 /* The non-zero bins of a dense histogram whose bin 0 is symbol `base`, and
  * the symbols outside[0..n_outside), sorted, none of them in the bins'
- * span, counted in. */
+ * span (any, with no bins), counted in. */
 int hist_from_dense(const uint64_t *bins, size_t n_bins, int64_t base, const int64_t *outside,
 		    size_t n_outside, struct ggpack_hist **out)
 {
@@ -132,6 +132,11 @@ static int cmp_i64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+void sort_levels(int64_t *q, size_t n)
+{
+	qsort(q, n, sizeof *q, cmp_i64);
+}
+
 /* Levels too spread out for a dense array: sort them and count runs. */
 static int hist_by_sorting(float *const *parts, const size_t *lens, size_t n_parts, size_t n,
 			   float scale, struct ggpack_hist **out)
@@ -142,26 +147,10 @@ static int hist_by_sorting(float *const *parts, const size_t *lens, size_t n_par
 	for (size_t p = 0, i = 0; p < n_parts; p++)
 		for (size_t j = 0; j < lens[p]; j++)
 			q[i++] = level_of(parts[p][j] * scale);
-	qsort(q, n, sizeof *q, cmp_i64);
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++)
-		k += !i || q[i] != q[i - 1];
-	struct ggpack_hist *h = hist_alloc(k);
-	if (!h) {
-		free(q);
-		return GGPACK_E_NOMEM;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (!i || q[i] != q[i - 1]) {
-			h->symbols[h->k] = q[i];
-			h->counts[h->k++] = 0;
-		}
-		h->counts[h->k - 1]++;
-	}
-	h->total = n;
+	sort_levels(q, n);
+	int rc = hist_from_dense(NULL, 0, 0, q, n, out);
 	free(q);
-	*out = h;
-	return 0;
+	return rc;
 }
 
 #define DENSE_MAX_BINS (1u << 24)

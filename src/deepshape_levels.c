@@ -77,12 +77,6 @@ static int outside_alloc(struct ds_state *s)
 	return 0;
 }
 
-static int cmp_level(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return (x > y) - (x < y);
-}
-
 /* The levels of the values counted outside the window, sorted, and their
  * largest |value| as bits; GGPACK_E_INVALID when one is NaN or infinite,
  * DS_WINDOW_LOST when they were too many to keep. */
@@ -105,7 +99,7 @@ static int outside_levels(struct ds_state *s, int64_t **levels, size_t *n, uint3
 	for (unsigned w = 0; w < PARALLEL_MAX; w++)
 		for (size_t i = 0; i < s->outside[w].n; i++)
 			(*levels)[k++] = level_of(s->outside[w].x[i] * s->scale);
-	qsort(*levels, *n, sizeof **levels, cmp_level);
+	sort_levels(*levels, *n);
 	return 0;
 }
 

@@ -336,9 +336,12 @@ struct ggpack_hist {
 int hist_grid_parts(float *const *parts, const size_t *lens, size_t n_parts, int grid,
 		    struct ggpack_hist **out);
 /* The histogram of dense counts (bins[i] is the count of symbol base + i)
- * and of a few symbols outside their span, sorted (or NULL, 0). */
+ * and of symbols outside their span, sorted (or NULL, 0); with no bins,
+ * the histogram of the sorted symbols alone. */
 int hist_from_dense(const uint64_t *bins, size_t n_bins, int64_t base, const int64_t *outside,
 		    size_t n_outside, struct ggpack_hist **out);
+/* Levels in ascending order, for hist_from_dense. */
+void sort_levels(int64_t *q, size_t n);
 
 /* ---- save.c ------------------------------------------------------------- */
 
