@@ -141,23 +141,21 @@ static inline void block_bins(const struct ds_state *s, const float *restrict x,
 }
 
 /* An edge element's fine bin: where its value lies inside its sub-bin, in
- * s->fine equal steps, by the sub-bin's own arithmetic (the same z, the
- * same floor and tie), once more finely: monotone in the value, equal
- * values together. A value at an exact half level that its sub-bin's tie
- * rule keeps below lies at the top: the last fine bin. */
+ * s->fine equal steps. The sub-bin comes from the sub-bin's own code, and
+ * the place is the value's distance from the sub-bin's start on the same
+ * scale: monotone in the value, equal values together. A value at an
+ * exact half level that the tie rule keeps below lies at the top: the
+ * last fine bin. */
 static inline unsigned fine_of(const struct ds_state *s, float x)
 {
 	float f;
-	if (s->counted) {
-		int32_t sub = (int32_t)s->sub;
-		float z = x * (s->scale * (float)sub), t = floorf(z);
-		int32_t up = (int32_t)t + sub / 2;
-		int32_t tie = (t == z) & ((up & (2 * sub - 1)) == sub);
-		f = z - (t - (float)tie);
+	if (s->counted) { /* the start: bin - base - sub/2 on the z scale */
+		int32_t bin, sub = (int32_t)s->sub;
+		fine_bins(s, &x, 1, &bin, false); /* an edge element lies in the window */
+		f = x * (s->scale * (float)sub) - (float)(bin + (int32_t)s->lo * sub - sub / 2);
 	} else {
 		float y = x * s->scale, q = s->direct ? rint_float(y) : (float)level_of(y);
-		float b = (y - q + 0.5f) * (float)s->sub;
-		f = b - fminf(floorf(b), (float)(s->sub - 1));
+		f = (y - q + 0.5f) * (float)s->sub - (float)sub_of(s, y, q);
 	}
 	unsigned r = (unsigned)(f * (float)s->fine);
 	return r < s->fine ? r : s->fine - 1;
