@@ -90,6 +90,9 @@ int cli_run_pipeline(const struct cli_args *a, const char *command, const char *
 
 /* Prints "ggpack: CMD: what" and "try --help" on stderr; returns exit 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* 0, or the usage error for an -o OUTPUT that exists without --force:
+ * checked before the work (the save checks again, at the end). */
+int cli_check_output(const struct cli_args *a, const char *cmd);
 /* Prints the library's detail for a failure; returns its exit code. */
 int cli_fail(const struct ggpack_ctx *ctx, int code);
 /* Prints a command's help to stdout; returns 0. */

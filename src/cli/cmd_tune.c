@@ -11,7 +11,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "tune.h"
 
@@ -339,12 +338,9 @@ static int finish(struct tune *t, struct search *s)
 
 static int check_args(const struct cli_args *a)
 {
-	struct stat st;
 	if (a->n_inputs != 1 || !a->output || !a->eval_cmd || isnan(a->budget))
 		return cli_usage_error("tune", "needs IN.onnx, -o OUT.onnx, --eval CMD and --budget D");
-	if (!a->force && stat(a->output, &st) == 0)
-		return cli_usage_error("tune", "%s exists (use --force to replace it)", a->output);
-	return 0;
+	return cli_check_output(a, "tune");
 }
 
 static int run_search(struct tune *t, struct search *s, const json_t *report)

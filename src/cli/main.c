@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -20,6 +21,13 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\ntry 'ggpack %s%s--help'\n", cmd ? cmd : "", cmd ? " " : "");
 	return 2;
+}
+
+int cli_check_output(const struct cli_args *a, const char *cmd)
+{
+	if (!a->force && access(a->output, F_OK) == 0)
+		return cli_usage_error(cmd, "%s exists (use --force to replace it)", a->output);
+	return 0;
 }
 
 int cli_fail(const struct ggpack_ctx *ctx, int code)

@@ -40,6 +40,9 @@ static void show_progress(void *arg, size_t done, size_t total)
 int cli_run_pipeline(const struct cli_args *a, const char *command, const char *path, int save,
 		     json_t **report, char **text)
 {
+	int rc = save ? cli_check_output(a, command) : 0;
+	if (rc)
+		return rc;
 	struct ggpack_ctx *ctx = ggpack_ctx_new();
 	struct ggpack_model *m = NULL;
 	struct ggpack_conversion *c = NULL;
@@ -48,13 +51,6 @@ int cli_run_pipeline(const struct cli_args *a, const char *command, const char *
 	char *out_dir = save ? strdup(a->output) : NULL;
 	if (!ctx || (save && !out_dir))
 		return fputs("ggpack: out of memory\n", stderr), 1;
-	/* the save refuses an existing output too, but only after the work:
-	 * minutes on a large model */
-	if (save && !a->force && access(a->output, F_OK) == 0) {
-		free(out_dir);
-		ggpack_ctx_free(ctx);
-		return cli_usage_error(command, "%s exists (use --force to replace it)", a->output);
-	}
 	/* memory that does not grow with the model: converted tensors wait in
 	 * a temporary file beside the output; a report keeps only figures */
 	if (save)
@@ -63,7 +59,7 @@ int cli_run_pipeline(const struct cli_args *a, const char *command, const char *
 		o.discard_data = 1;
 	if (!a->quiet && isatty(STDERR_FILENO))
 		o.progress = show_progress, o.progress_arg = &p;
-	int rc = ggpack_model_load(ctx, path, &m);
+	rc = ggpack_model_load(ctx, path, &m);
 	if (!rc)
 		rc = ggpack_convert(ctx, m, &o, &c);
 	if (p.shown)
