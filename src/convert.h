@@ -86,9 +86,9 @@ static inline size_t conv_dtype_size(int dtype)
 }
 
 /* convert_rf8.c: RF8 of one selected tensor: w (float32 working values,
- * modified only by the float16 saturation) against orig (the input, may be
- * w itself); fills rf8, E, floor, codes or values, err, bits. */
-int conv_rf8(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, float *w,
+ * not written) against orig (the input, may be w itself); fills rf8, E,
+ * floor, codes or values, err, bits. */
+int conv_rf8(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, const float *w,
 	     const float *orig);
 /* The tensor's new values without RF8 (DeepShape alone): w in its dtype. */
 int conv_plain(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, const float *w,

@@ -274,11 +274,23 @@ static int code_bits(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, 
 	return rc;
 }
 
-/* float16 cannot hold 2^16, the RF8 value above 61440: saturate there. */
-static void saturate_f16(float *w, size_t n)
+/* float16 cannot hold 2^16, the RF8 value above 61440: a float16 tensor
+ * with values past it is encoded from a copy saturated there, while its
+ * error is still measured against the values it had. */
+static bool past_f16_rf8(const float *w, size_t n)
 {
+	int past = 0;
 	for (size_t i = 0; i < n; i++)
-		w[i] = w[i] > F16_RF8_MAX ? F16_RF8_MAX : w[i] < -F16_RF8_MAX ? -F16_RF8_MAX : w[i]; /* NaN stays */
+		past |= fabsf(w[i]) > F16_RF8_MAX; /* NaN is not: the encoder names it */
+	return past;
+}
+
+static float *saturated_f16(const float *w, size_t n)
+{
+	float *s = malloc(n * sizeof *s + 1);
+	for (size_t i = 0; s && i < n; i++)
+		s[i] = w[i] > F16_RF8_MAX ? F16_RF8_MAX : w[i] < -F16_RF8_MAX ? -F16_RF8_MAX : w[i];
+	return s;
 }
 
 static int fail_nomem(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t i)
@@ -288,15 +300,13 @@ static int fail_nomem(struct ggpack_ctx *ctx, const struct ggpack_conversion *c,
 }
 
 /* Codes, E and floor of tensor i. */
-static int encode(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t i, float *w,
+static int encode(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t i, const float *w,
 		  uint8_t *codes, double *tab, struct sums_job *j)
 {
 	const struct index_tensor *t = &c->m->tensors[i];
 	struct conv_tensor *ct = &c->t[i];
 	int dtype = t->proto->data_type;
 	double value = c->o.floor == GGPACK_FLOOR_VALUE ? c->o.floor_value : 0;
-	if (dtype == GGPACK_DTYPE_FLOAT16)
-		saturate_f16(w, t->params);
 	int rc = ggpack_rf8_encode(ctx, t->name, GGPACK_DTYPE_FLOAT, w, t->params, c->o.rounding, value,
 				   codes, &ct->E);
 	if (rc == GGPACK_E_INVALID) {
@@ -322,23 +332,30 @@ static int encode(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, siz
 	return 0;
 }
 
-int conv_rf8(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, float *w,
+int conv_rf8(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, const float *w,
 	     const float *orig)
 {
 	const struct index_tensor *t = &c->m->tensors[i];
 	struct conv_tensor *ct = &c->t[i];
 	size_t n = t->params, width = conv_dtype_size(t->proto->data_type);
+	bool saturate = t->proto->data_type == GGPACK_DTYPE_FLOAT16 && past_f16_rf8(w, n);
+	float *sat = saturate ? saturated_f16(w, n) : NULL;
+	const float *enc = saturate ? sat : w;
 	double tab[256];
 	uint8_t *codes = malloc(n + 1);
-	struct sums_job j = { .w = w, .orig = orig, .codes = codes, .tab = tab, .n = n };
+	struct sums_job j = { .w = enc, .orig = orig, .codes = codes, .tab = tab, .n = n };
 	struct chunk_sums s;
-	if (!codes)
+	if (!codes || (saturate && !sat)) {
+		free(codes);
+		free(sat);
 		return fail_nomem(ctx, c, i);
-	int rc = encode(ctx, c, i, w, codes, tab, &j);
+	}
+	int rc = encode(ctx, c, i, enc, codes, tab, &j);
 	if (!rc && run_sums(&j, error_chunk, &s))
 		rc = fail_nomem(ctx, c, i);
 	if (!rc)
 		rc = code_bits(ctx, c, ct, codes, n);
+	free(sat);
 	if (rc) {
 		free(codes);
 		return rc;

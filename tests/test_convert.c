@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "convert.h"
 #include "sha256.h"
 #include "testutil.h"
 
@@ -380,6 +381,47 @@ START_TEST(spilled_and_discarded_conversions_match_memory)
 }
 END_TEST
 
+/* float16 cannot hold RF8 values above 61440, so such weights are encoded
+ * saturated there; the error reported is still that of the stored values
+ * against the input's: 65504 stored as 61440 is off by 4064. */
+START_TEST(float16_saturation_is_in_the_error)
+{
+	float v[N];
+	laplace_values(v);
+	static const int64_t dims[2] = { ROWS, COLS };
+	Onnx__TensorProto *w = tu_tensor_raw("w", dims, 2);
+	w->data_type = GGPACK_DTYPE_FLOAT16;
+	w->raw_data.len = 2 * N;
+	float in[N];
+	for (size_t i = 0; i < N; i++) {
+		uint16_t h = tensor_f16_from_f64(i == 0 ? 65504.0 : i == 1 ? -65504.0 : 20000.0 * v[i]);
+		memcpy(w->raw_data.data + 2 * i, &h, 2);
+		in[i] = tensor_f16_to_f32(h);
+	}
+	Onnx__NodeProto *mm = tu_node("MatMul", "mm", "x", "w", "y");
+	Onnx__ModelProto *pm = tu_model(&w, 1, &mm, 1);
+	tu_write_model(tu_path("f16sat.onnx"), pm);
+	protobuf_c_message_free_unpacked(&pm->base, NULL);
+	struct ggpack_model *m = tu_load(tu_path("f16sat.onnx"), 0, NULL, 0);
+	struct ggpack_conversion *c = convert(m, NULL, 0, NULL);
+	const struct conv_tensor *ct = &c->t[tensor_named(m, "w")];
+	struct ggpack_error_sums e = { 0 };
+	float stored[N];
+	for (size_t i = 0; i < N; i++) /* so few params are stored as values (float store) */
+		stored[i] = (float)(ct->lut ? tensor_raw_element(GGPACK_DTYPE_FLOAT16, ct->table, ((const uint8_t *)ct->data)[i])
+					    : tensor_raw_element(GGPACK_DTYPE_FLOAT16, ct->data, i));
+	ggpack_error_add_f32(&e, in, stored, N);
+	ck_assert_float_eq(stored[0], 61440.0f);
+	ck_assert_float_eq(stored[1], -61440.0f);
+	ck_assert_double_eq(e.max_abs, 4064.0);
+	ck_assert_double_eq(ct->err.max_abs, 4064.0);
+	ck_assert_double_eq_tol(ct->err.err_sq, e.err_sq, 1e-9 * e.err_sq);
+	ck_assert_double_eq_tol(ct->err.sum_sq, e.sum_sq, 1e-9 * e.sum_sq);
+	ggpack_conversion_free(c);
+	ggpack_model_free(m);
+}
+END_TEST
+
 START_TEST(totals_of_one_tensor_are_its_figures)
 {
 	float v[N];
@@ -412,6 +454,7 @@ int main(void)
 	tcase_add_test(tc, converted_model_is_refused_unless_forced);
 	tcase_add_test(tc, nan_is_named_with_tensor_and_element);
 	tcase_add_test(tc, totals_of_one_tensor_are_its_figures);
+	tcase_add_test(tc, float16_saturation_is_in_the_error);
 	tcase_add_test(tc, sha256_gives_the_standard_digests);
 	tcase_add_test(tc, spilled_and_discarded_conversions_match_memory);
 	suite_add_tcase(s, tc);
