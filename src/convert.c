@@ -274,16 +274,43 @@ static float *load(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, si
 	return w;
 }
 
+/* Tensor i's values as float32, for one task: the mapped file itself when
+ * they are stored there as aligned float32 and nothing will write them (no
+ * copy, no fresh pages: most of a float32 model), else a copy (`copy`). */
+struct values {
+	const float *in;
+	float *copy;
+};
+
+static int values_open(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t i, bool will_write,
+		       struct values *v)
+{
+	const struct index_tensor *t = &c->m->tensors[i];
+	bool in_place = !will_write && t->proto->data_type == GGPACK_DTYPE_FLOAT && model_tensor_mapped(c->m, t) &&
+			(uintptr_t)t->data % _Alignof(float) == 0;
+	v->copy = in_place ? NULL : load(ctx, c, i);
+	v->in = in_place ? (const float *)t->data : v->copy;
+	return v->in ? 0 : GGPACK_E_NOMEM;
+}
+
+/* Read in place, the tensor's pages leave once every pass is done. */
+static void values_close(const struct ggpack_conversion *c, size_t i, struct values *v)
+{
+	if (v->in && !v->copy)
+		model_release_tensor(c->m, &c->m->tensors[i]);
+	free(v->copy);
+}
+
 /* The new contents of selected tensor i from its working values w
  * (DeepShape already applied); orig re-read when w was changed. */
-static int finish(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, float *w)
+static int finish(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, const float *w)
 {
-	float *orig = w;
-	if (c->o.deepshape && !(orig = load(ctx, c, i)))
+	float *copy = NULL;
+	const float *orig = w;
+	if (c->o.deepshape && !(orig = copy = load(ctx, c, i)))
 		return GGPACK_E_NOMEM;
 	int rc = c->o.rf8 ? conv_rf8(ctx, c, i, w, orig) : conv_plain(ctx, c, i, w, orig);
-	if (orig != w)
-		free(orig);
+	free(copy);
 	return rc;
 }
 
@@ -388,16 +415,17 @@ static int run_pool(struct ggpack_ctx *ctx, struct ggpack_conversion *c, tensor_
 /* One tensor's whole pipeline: only its buffers are alive. */
 static int one_tensor(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, const void *arg)
 {
-	float *w = load(ctx, c, i);
+	bool reshape = !c->t[i].skip && c->o.deepshape;
+	struct values v;
+	int rc = values_open(ctx, c, i, reshape, &v);
 	(void)arg;
-	if (!w)
-		return GGPACK_E_NOMEM;
-	int rc = measure(ctx, c, i, w);
-	if (!rc && !c->t[i].skip && c->o.deepshape)
-		rc = tensor_scope(ctx, c, i, w);
+	if (!rc)
+		rc = measure(ctx, c, i, v.in);
+	if (!rc && reshape)
+		rc = tensor_scope(ctx, c, i, v.copy);
 	if (!rc && !c->t[i].skip)
-		rc = finish(ctx, c, i, w);
-	free(w);
+		rc = finish(ctx, c, i, v.in);
+	values_close(c, i, &v);
 	return rc;
 }
 
@@ -405,10 +433,12 @@ static int one_tensor(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_
 
 static int measure_only(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, const void *arg)
 {
-	float *w = load(ctx, c, i);
+	struct values v;
+	int rc = values_open(ctx, c, i, false, &v);
 	(void)arg;
-	int rc = w ? measure(ctx, c, i, w) : GGPACK_E_NOMEM;
-	free(w);
+	if (!rc)
+		rc = measure(ctx, c, i, v.in);
+	values_close(c, i, &v);
 	return rc;
 }
 
