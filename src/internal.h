@@ -278,6 +278,11 @@ void mapped_close(struct mapped_file *m);
 /* Lets the whole pages of a range of a read-only file mapping go: the
  * process's resident memory stops growing with the files it has read. */
 void mapped_release(const void *p, size_t len);
+/* Maps the pages of a range in ahead (no data is copied). write() copies
+ * from a mapping with faults disabled, and on each miss zeroes the rest of
+ * the new page-cache folio it was filling, then retries: for a large
+ * write from a file mapping that is most of the write's time. */
+void mapped_prefault(const void *p, size_t len);
 
 /* ---- strmap.c: string -> uint32 hash map -------------------------------- */
 

@@ -61,3 +61,11 @@ void mapped_release(const void *p, size_t len)
 	if (page > 0 && hi > lo)
 		madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
+
+void mapped_prefault(const void *p, size_t len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t a = (uintptr_t)p, lo = a & ~((uintptr_t)page - 1);
+	if (page > 0 && len)
+		madvise((void *)lo, a + len - lo, MADV_POPULATE_READ); /* a hint: if refused, faults do it */
+}

@@ -78,6 +78,8 @@ int splice_sink_write(struct splice_sink *s, const void *data, size_t len)
 	if (s->fd >= 0 && len >= SINK_BUF / 4) {
 		/* large payloads (tensor data) go straight from the mapping */
 		int rc = splice_sink_flush(s);
+		if (!rc)
+			mapped_prefault(data, len);
 		return rc ? rc : write_all(s, data, len);
 	}
 	if (s->fd >= 0 && s->cap - s->len < len) {
