@@ -174,6 +174,17 @@ static const char *filter_reason(const struct ggpack_convert_options *o, const s
 	return NULL;
 }
 
+/* The pipeline computes in float32: a float64 tensor is converted only
+ * when float32 holds every value to full precision. */
+static bool f64_fits_f32(const struct ggpack_model *m, const struct index_tensor *t)
+{
+	if (t->proto->data_type != GGPACK_DTYPE_DOUBLE)
+		return true;
+	bool fits = tensor_f64_first_outside_f32(t) == t->params;
+	model_release_tensor(m, t);
+	return fits;
+}
+
 static int select_tensors(struct ggpack_ctx *ctx, struct ggpack_conversion *c)
 {
 	const struct ggpack_model *m = c->m;
@@ -188,6 +199,11 @@ static int select_tensors(struct ggpack_ctx *ctx, struct ggpack_conversion *c)
 				   t->storage != GGPACK_STORAGE_NONE;
 		if (!c->t[i].skip && !c->t[i].measured)
 			c->t[i].skip = "no elements";
+		if (c->t[i].measured && !f64_fits_f32(m, t)) {
+			c->t[i].measured = false; /* its float32 figures would be wrong: none */
+			c->t[i].skip = c->t[i].skip ? c->t[i].skip : "float64 values that float32 cannot hold "
+								   "(beyond 3.4e38 or under 1.2e-38): ggpack computes in float32";
+		}
 	}
 	free(reasons);
 	return rc;

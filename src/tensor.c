@@ -3,6 +3,7 @@
  * storage: raw_data, the typed fields, or external data. Decoding is
  * explicit little-endian, as ONNX stores raw_data.
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,6 +284,21 @@ void tensor_read_f32_range(const struct index_tensor *t, size_t from, size_t n, 
 	}
 	for (size_t k = 0; k < n; k++)
 		dst[k] = t->storage == GGPACK_STORAGE_TYPED ? (float)typed_element(t->proto, from + k) : 0.0f;
+}
+
+size_t tensor_f64_first_outside_f32(const struct index_tensor *t)
+{
+	if (t->proto->data_type != GGPACK_DTYPE_DOUBLE)
+		return t->params;
+	for (size_t k = 0; k < t->params; k++) {
+		double a = fabs(t->storage == GGPACK_STORAGE_TYPED ? typed_element(t->proto, k)
+								   : tensor_raw_element(GGPACK_DTYPE_DOUBLE, t->data, k));
+		if (a > FLT_MAX && a < INFINITY)
+			return k;
+		if (a > 0 && a < FLT_MIN)
+			return k;
+	}
+	return t->params;
 }
 
 void tensor_read_f32(const struct index_tensor *t, float *dst)

@@ -6,6 +6,7 @@
  * NaN named with its element, and report totals.
  */
 #include <dirent.h>
+#include <float.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -381,28 +382,38 @@ START_TEST(spilled_and_discarded_conversions_match_memory)
 }
 END_TEST
 
+/* A model y = MatMul(x, w) with w of ROWS x COLS elements of dtype, its
+ * raw bytes given. */
+static const char *matmul_raw_model(const char *file, int dtype, const void *raw, size_t width)
+{
+	static const int64_t dims[2] = { ROWS, COLS };
+	Onnx__TensorProto *w = tu_tensor_raw("w", dims, 2);
+	w->data_type = dtype;
+	w->raw_data.data = realloc(w->raw_data.data, width * N);
+	w->raw_data.len = width * N;
+	memcpy(w->raw_data.data, raw, width * N);
+	Onnx__NodeProto *mm = tu_node("MatMul", "mm", "x", "w", "y");
+	Onnx__ModelProto *m = tu_model(&w, 1, &mm, 1);
+	const char *path = tu_path(file);
+	tu_write_model(path, m);
+	protobuf_c_message_free_unpacked(&m->base, NULL);
+	return path;
+}
+
 /* float16 cannot hold RF8 values above 61440, so such weights are encoded
  * saturated there; the error reported is still that of the stored values
  * against the input's: 65504 stored as 61440 is off by 4064. */
 START_TEST(float16_saturation_is_in_the_error)
 {
-	float v[N];
+	float v[N], in[N];
+	uint16_t raw[N];
 	laplace_values(v);
-	static const int64_t dims[2] = { ROWS, COLS };
-	Onnx__TensorProto *w = tu_tensor_raw("w", dims, 2);
-	w->data_type = GGPACK_DTYPE_FLOAT16;
-	w->raw_data.len = 2 * N;
-	float in[N];
 	for (size_t i = 0; i < N; i++) {
-		uint16_t h = tensor_f16_from_f64(i == 0 ? 65504.0 : i == 1 ? -65504.0 : 20000.0 * v[i]);
-		memcpy(w->raw_data.data + 2 * i, &h, 2);
-		in[i] = tensor_f16_to_f32(h);
+		raw[i] = tensor_f16_from_f64(i == 0 ? 65504.0 : i == 1 ? -65504.0 : 20000.0 * v[i]);
+		in[i] = tensor_f16_to_f32(raw[i]);
 	}
-	Onnx__NodeProto *mm = tu_node("MatMul", "mm", "x", "w", "y");
-	Onnx__ModelProto *pm = tu_model(&w, 1, &mm, 1);
-	tu_write_model(tu_path("f16sat.onnx"), pm);
-	protobuf_c_message_free_unpacked(&pm->base, NULL);
-	struct ggpack_model *m = tu_load(tu_path("f16sat.onnx"), 0, NULL, 0);
+	const char *path = matmul_raw_model("f16sat.onnx", GGPACK_DTYPE_FLOAT16, raw, 2);
+	struct ggpack_model *m = tu_load(path, 0, NULL, 0);
 	struct ggpack_conversion *c = convert(m, NULL, 0, NULL);
 	const struct conv_tensor *ct = &c->t[tensor_named(m, "w")];
 	struct ggpack_error_sums e = { 0 };
@@ -419,6 +430,50 @@ START_TEST(float16_saturation_is_in_the_error)
 	ck_assert_double_eq_tol(ct->err.sum_sq, e.sum_sq, 1e-9 * e.sum_sq);
 	ggpack_conversion_free(c);
 	ggpack_model_free(m);
+}
+END_TEST
+
+/* ggpack computes in float32: a float64 weight float32 cannot hold (past
+ * FLT_MAX, or nonzero under FLT_MIN) would come out infinite or with its
+ * precision lost, and its figures wrong. Such a tensor is skipped with
+ * its reason, unmeasured, and saved unchanged; at the edges of the range
+ * it is converted. */
+static void convert_f64(double scale, double one, bool converted)
+{
+	float v[N];
+	double raw[N];
+	laplace_values(v);
+	for (size_t i = 0; i < N; i++)
+		raw[i] = i == 7 ? one : scale * v[i];
+	unlink(tu_path("f64.onnx"));
+	const char *path = matmul_raw_model("f64.onnx", GGPACK_DTYPE_DOUBLE, raw, 8);
+	struct ggpack_model *m = tu_load(path, 0, NULL, 0);
+	struct ggpack_conversion *c = convert(m, NULL, 0, NULL);
+	const struct conv_tensor *ct = &c->t[tensor_named(m, "w")];
+	ck_assert_msg(ct->converted == converted, "scale %g, element %g: converted %d", scale, one, ct->converted);
+	ck_assert(ct->measured == converted);
+	if (!converted)
+		ck_assert_ptr_nonnull(strstr(ct->skip, "float32 cannot hold"));
+	unlink(tu_path("f64.out.onnx"));
+	save(c, tu_path("f64.out.onnx"));
+	struct ggpack_model *out = tu_load(tu_path("f64.out.onnx"), 0, NULL, 0);
+	const struct index_tensor *w = &out->tensors[tensor_named(out, converted ? "w.rf8.codes" : "w")];
+	if (!converted)
+		ck_assert_int_eq(memcmp(w->data, raw, sizeof raw), 0);
+	ggpack_model_free(out);
+	ggpack_conversion_free(c);
+	ggpack_model_free(m);
+}
+
+START_TEST(float64_beyond_float32_is_skipped_unchanged)
+{
+	convert_f64(1.0, 1e39, false);
+	convert_f64(1.0, -1e39, false);
+	convert_f64(1.0, 1e-39, false);
+	convert_f64(1e-40, 1e-40, false);
+	convert_f64(1.0, FLT_MAX, true);
+	convert_f64(1.0, FLT_MIN, true);
+	convert_f64(1.0, 0.0, true);
 }
 END_TEST
 
@@ -455,6 +510,7 @@ int main(void)
 	tcase_add_test(tc, nan_is_named_with_tensor_and_element);
 	tcase_add_test(tc, totals_of_one_tensor_are_its_figures);
 	tcase_add_test(tc, float16_saturation_is_in_the_error);
+	tcase_add_test(tc, float64_beyond_float32_is_skipped_unchanged);
 	tcase_add_test(tc, sha256_gives_the_standard_digests);
 	tcase_add_test(tc, spilled_and_discarded_conversions_match_memory);
 	suite_add_tcase(s, tc);
