@@ -11,7 +11,6 @@
 #include "convert.h"
 
 #define FLOOR_STEPS 12              /* auto tries r 2^-k for k = 12..1 */
-#define F16_RF8_MAX 61440.0f        /* 15/8 2^15: the largest RF8 value float16 holds */
 
 /* ---- per-chunk sums, combined in chunk order (thread-count independent) */
 
@@ -274,22 +273,29 @@ static int code_bits(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, 
 	return rc;
 }
 
-/* float16 cannot hold 2^16, the RF8 value above 61440: a float16 tensor
- * with values past it is encoded from a copy saturated there, while its
- * error is still measured against the values it had. */
-static bool past_f16_rf8(const float *w, size_t n)
+/* The largest RF8 value a dtype holds: 15/8 2^15 in float16, whose next,
+ * 2^16, is infinity there; 15/8 2^127 in float32 and bfloat16, past which
+ * 2^128 is. A tensor with values past it is encoded from a copy saturated
+ * there (nearest would give the infinite value, and so would paper), while
+ * its error is still measured against the values it had. */
+static float rf8_max_held(int dtype)
+{
+	return dtype == GGPACK_DTYPE_FLOAT16 ? 0x1.ep15f : dtype == GGPACK_DTYPE_DOUBLE ? INFINITY : 0x1.ep127f;
+}
+
+static bool past_limit(const float *w, size_t n, float limit)
 {
 	int past = 0;
 	for (size_t i = 0; i < n; i++)
-		past |= fabsf(w[i]) > F16_RF8_MAX; /* NaN is not: the encoder names it */
+		past |= fabsf(w[i]) > limit; /* NaN is not: the encoder names it */
 	return past;
 }
 
-static float *saturated_f16(const float *w, size_t n)
+static float *saturated(const float *w, size_t n, float limit)
 {
 	float *s = malloc(n * sizeof *s + 1);
 	for (size_t i = 0; s && i < n; i++)
-		s[i] = w[i] > F16_RF8_MAX ? F16_RF8_MAX : w[i] < -F16_RF8_MAX ? -F16_RF8_MAX : w[i];
+		s[i] = w[i] > limit ? limit : w[i] < -limit ? -limit : w[i];
 	return s;
 }
 
@@ -338,8 +344,9 @@ int conv_rf8(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, cons
 	const struct index_tensor *t = &c->m->tensors[i];
 	struct conv_tensor *ct = &c->t[i];
 	size_t n = t->params, width = conv_dtype_size(t->proto->data_type);
-	bool saturate = t->proto->data_type == GGPACK_DTYPE_FLOAT16 && past_f16_rf8(w, n);
-	float *sat = saturate ? saturated_f16(w, n) : NULL;
+	float limit = rf8_max_held(t->proto->data_type);
+	bool saturate = past_limit(w, n, limit);
+	float *sat = saturate ? saturated(w, n, limit) : NULL;
 	const float *enc = saturate ? sat : w;
 	double tab[256];
 	uint8_t *codes = malloc(n + 1);

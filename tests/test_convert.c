@@ -400,36 +400,48 @@ static const char *matmul_raw_model(const char *file, int dtype, const void *raw
 	return path;
 }
 
-/* float16 cannot hold RF8 values above 61440, so such weights are encoded
- * saturated there; the error reported is still that of the stored values
- * against the input's: 65504 stored as 61440 is off by 4064. */
-START_TEST(float16_saturation_is_in_the_error)
+/* RF8 can round a weight to a value its dtype cannot hold (2^16 in
+ * float16, 2^128 in float32 and bfloat16), so weights past the largest
+ * value it holds are encoded saturated there; the error reported is still
+ * that of the stored values against the input's. */
+static void check_saturation(int dtype, double big, double scale, float held, double err)
 {
 	float v[N], in[N];
-	uint16_t raw[N];
+	uint8_t raw[4 * N];
+	size_t width = conv_dtype_size(dtype);
 	laplace_values(v);
 	for (size_t i = 0; i < N; i++) {
-		raw[i] = tensor_f16_from_f64(i == 0 ? 65504.0 : i == 1 ? -65504.0 : 20000.0 * v[i]);
-		in[i] = tensor_f16_to_f32(raw[i]);
+		double x = i == 0 ? big : i == 1 ? -big : scale * v[i];
+		float f = (float)x;
+		uint16_t h = dtype == GGPACK_DTYPE_FLOAT16 ? tensor_f16_from_f64(x) : tensor_bf16_from_f64(x);
+		memcpy(raw + width * i, dtype == GGPACK_DTYPE_FLOAT ? (void *)&f : (void *)&h, width);
+		in[i] = (float)tensor_raw_element(dtype, raw, i);
 	}
-	const char *path = matmul_raw_model("f16sat.onnx", GGPACK_DTYPE_FLOAT16, raw, 2);
-	struct ggpack_model *m = tu_load(path, 0, NULL, 0);
+	unlink(tu_path("sat.onnx"));
+	struct ggpack_model *m = tu_load(matmul_raw_model("sat.onnx", dtype, raw, width), 0, NULL, 0);
 	struct ggpack_conversion *c = convert(m, NULL, 0, NULL);
 	const struct conv_tensor *ct = &c->t[tensor_named(m, "w")];
 	struct ggpack_error_sums e = { 0 };
 	float stored[N];
 	for (size_t i = 0; i < N; i++) /* so few params are stored as values (float store) */
-		stored[i] = (float)(ct->lut ? tensor_raw_element(GGPACK_DTYPE_FLOAT16, ct->table, ((const uint8_t *)ct->data)[i])
-					    : tensor_raw_element(GGPACK_DTYPE_FLOAT16, ct->data, i));
+		stored[i] = (float)(ct->lut ? tensor_raw_element(dtype, ct->table, ((const uint8_t *)ct->data)[i])
+					    : tensor_raw_element(dtype, ct->data, i));
 	ggpack_error_add_f32(&e, in, stored, N);
-	ck_assert_float_eq(stored[0], 61440.0f);
-	ck_assert_float_eq(stored[1], -61440.0f);
-	ck_assert_double_eq(e.max_abs, 4064.0);
-	ck_assert_double_eq(ct->err.max_abs, 4064.0);
+	ck_assert_float_eq(stored[0], held);
+	ck_assert_float_eq(stored[1], -held);
+	ck_assert_double_eq(e.max_abs, err);
+	ck_assert_double_eq(ct->err.max_abs, err);
 	ck_assert_double_eq_tol(ct->err.err_sq, e.err_sq, 1e-9 * e.err_sq);
 	ck_assert_double_eq_tol(ct->err.sum_sq, e.sum_sq, 1e-9 * e.sum_sq);
 	ggpack_conversion_free(c);
 	ggpack_model_free(m);
+}
+
+START_TEST(saturation_keeps_stored_values_finite_and_is_in_the_error)
+{
+	check_saturation(GGPACK_DTYPE_FLOAT16, 65504, 20000, 61440, 4064);
+	check_saturation(GGPACK_DTYPE_FLOAT, FLT_MAX, 1e37, 0x1.ep127f, 0x1p124 - 0x1p104);
+	check_saturation(GGPACK_DTYPE_BFLOAT16, 0x1.fep127, 1e37, 0x1.ep127f, 0x1.ep123);
 }
 END_TEST
 
@@ -509,7 +521,7 @@ int main(void)
 	tcase_add_test(tc, converted_model_is_refused_unless_forced);
 	tcase_add_test(tc, nan_is_named_with_tensor_and_element);
 	tcase_add_test(tc, totals_of_one_tensor_are_its_figures);
-	tcase_add_test(tc, float16_saturation_is_in_the_error);
+	tcase_add_test(tc, saturation_keeps_stored_values_finite_and_is_in_the_error);
 	tcase_add_test(tc, float64_beyond_float32_is_skipped_unchanged);
 	tcase_add_test(tc, sha256_gives_the_standard_digests);
 	tcase_add_test(tc, spilled_and_discarded_conversions_match_memory);
