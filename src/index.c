@@ -247,6 +247,20 @@ static int graph_build(struct builder *b, uint32_t region, const Onnx__GraphProt
 	return rc;
 }
 
+/* Two tensors of one graph under one name (invalid ONNX, but met): the
+ * name finds the first, so each is marked where it differs from it. */
+static void mark_name_clashes(struct ggpack_model *m)
+{
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		struct index_tensor *t = &m->tensors[i];
+		if (t->kind == GGPACK_TENSOR_ATTRIBUTE)
+			continue;
+		uint32_t first = strmap_get(&m->graphs[t->graph].tensors, t->name);
+		if (first != (uint32_t)i && first != NONE)
+			t->name_clash = m->tensors[first].name_clash = true;
+	}
+}
+
 /* Names a graph's tensors can be found by; done after all graphs exist, since
  * m->graphs moves while it grows. */
 static int register_tensors(struct builder *b)
@@ -258,13 +272,16 @@ static int register_tensors(struct builder *b)
 		if (t->kind == GGPACK_TENSOR_ATTRIBUTE)
 			continue;
 		if (t->kind == GGPACK_TENSOR_INITIALIZER) {
-			t->is_graph_input = strmap_get(&g->defined, t->name) == 2;
+			uint32_t defined = strmap_get(&g->defined, t->name);
+			t->is_graph_input = defined == 2;
+			t->name_clash = defined == 1; /* a node's output or an initializer before it */
 			if (strmap_put(&g->defined, t->name, 1))
 				return nomem(b);
 		}
 		if (strmap_put(&g->tensors, t->name, (uint32_t)i))
 			return nomem(b);
 	}
+	mark_name_clashes(m);
 	return 0;
 }
 

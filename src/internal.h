@@ -411,6 +411,7 @@ struct index_tensor {
 	struct index_consumer *consumers;
 	size_t n_consumers, cap_consumers;
 	bool is_graph_input;
+	bool name_clash;                /* its graph defines its name more than once */
 };
 
 struct ext_file {

@@ -141,6 +141,8 @@ static const char *skip_reason(const struct ggpack_model *m, const struct uses *
 		return "not floating";
 	if (t->kind == GGPACK_TENSOR_ATTRIBUTE)
 		return "a tensor attribute";
+	if (t->name_clash) /* which one a runtime reads is its own choice: keep both */
+		return "its graph defines its name more than once (invalid ONNX)";
 	if (t->params < o->min_params)
 		return "fewer params than --min-params";
 	if (t->is_graph_input && m->proto->ir_version >= 4)

@@ -489,6 +489,33 @@ START_TEST(float64_beyond_float32_is_skipped_unchanged)
 }
 END_TEST
 
+/* Two definitions of one name in a graph are invalid ONNX, and converting
+ * either would give a third; both are left as they are, with their reason,
+ * while the graph's other weights convert: two initializers "w", and an
+ * initializer "u" that a node's output also defines. */
+START_TEST(tensors_whose_name_is_defined_twice_are_left_alone)
+{
+	static const int64_t dims[2] = { ROWS, COLS };
+	Onnx__TensorProto *inits[4] = { tu_tensor_raw("w", dims, 2), tu_tensor_raw("w", dims, 2),
+					tu_tensor_raw("u", dims, 2), tu_tensor_raw("v", dims, 2) };
+	Onnx__NodeProto *nodes[4] = { tu_node("MatMul", "a", "x", "w", "h"), tu_node("Identity", "b", "h", "", "u"),
+				      tu_node("MatMul", "c", "h", "u", "h2"), tu_node("MatMul", "d", "h2", "v", "y") };
+	Onnx__ModelProto *pm = tu_model(inits, 4, nodes, 4);
+	tu_write_model(tu_path("clash.onnx"), pm);
+	protobuf_c_message_free_unpacked(&pm->base, NULL);
+	struct ggpack_model *m = tu_load(tu_path("clash.onnx"), 0, NULL, 0);
+	struct ggpack_conversion *c = convert(m, NULL, 0, NULL);
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		bool clash = strcmp(m->tensors[i].name, "v") != 0;
+		ck_assert_msg(c->t[i].converted == !clash, "tensor %zu '%s'", i, m->tensors[i].name);
+		if (clash)
+			ck_assert_str_eq(c->t[i].skip, "its graph defines its name more than once (invalid ONNX)");
+	}
+	ggpack_conversion_free(c);
+	ggpack_model_free(m);
+}
+END_TEST
+
 START_TEST(totals_of_one_tensor_are_its_figures)
 {
 	float v[N];
@@ -523,6 +550,7 @@ int main(void)
 	tcase_add_test(tc, totals_of_one_tensor_are_its_figures);
 	tcase_add_test(tc, saturation_keeps_stored_values_finite_and_is_in_the_error);
 	tcase_add_test(tc, float64_beyond_float32_is_skipped_unchanged);
+	tcase_add_test(tc, tensors_whose_name_is_defined_twice_are_left_alone);
 	tcase_add_test(tc, sha256_gives_the_standard_digests);
 	tcase_add_test(tc, spilled_and_discarded_conversions_match_memory);
 	suite_add_tcase(s, tc);
