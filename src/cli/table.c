@@ -69,32 +69,38 @@ void table_print(FILE *out, const struct table *t, int md)
 	if (!t)
 		return;
 	size_t *w = calloc(t->n_cols + 1, sizeof *w);
-	if (!w)
+	bool *right = calloc(t->n_cols + 1, sizeof *right);
+	if (!w || !right) {
+		free(w);
+		free(right);
 		return;
-	for (size_t k = 0; k < t->n_cols; k++) {
-		w[k] = 0;
-		for (size_t r = 0; r < t->n_lines; r++)
-			w[k] = strlen(cell(t, r, k)) > w[k] ? strlen(cell(t, r, k)) : w[k];
+	}
+	for (size_t k = 0; k < t->n_cols; k++) { /* once per column: a table may have 10^5 lines */
+		for (size_t r = 0; r < t->n_lines; r++) {
+			size_t len = strlen(cell(t, r, k));
+			w[k] = len > w[k] ? len : w[k];
+		}
+		right[k] = k && numeric_column(t, k);
 	}
 	for (size_t r = 0; r < t->n_lines; r++) {
 		for (size_t k = 0; k < t->n_cols; k++) {
 			int width = (int)w[k];
-			bool right = k && numeric_column(t, k);
 			if (md)
 				fprintf(out, "| %s ", cell(t, r, k));
 			else if (k)
-				fprintf(out, right ? "  %*s" : "  %-*s", right || k + 1 < t->n_cols ? width : 0,
+				fprintf(out, right[k] ? "  %*s" : "  %-*s", right[k] || k + 1 < t->n_cols ? width : 0,
 					cell(t, r, k));
 			else
 				fprintf(out, "%-*s", width, cell(t, r, k));
 		}
 		fputs(md ? "|\n" : "\n", out);
 		for (size_t k = 0; md && !r && k < t->n_cols; k++)
-			fputs(k && numeric_column(t, k) ? "|---:" : "|---", out);
+			fputs(right[k] ? "|---:" : "|---", out);
 		if (md && !r)
 			fputs("|\n", out);
 	}
 	free(w);
+	free(right);
 }
 
 void table_free(struct table *t)
