@@ -76,33 +76,80 @@ static json_t *pair_json(const json_t *x, const json_t *y, const char *by, int m
 			 "snr_db_b", json_deep_copy(json_object_get(y, "snr_db")));
 }
 
-static bool same_content(const json_t *x, const json_t *y)
+static bool same_shape(const json_t *x, const json_t *y)
 {
-	return json_is_string(json_object_get(x, "hash")) &&
-	       !strcmp(json_str_of(x, "hash"), json_str_of(y, "hash")) &&
-	       json_equal(json_object_get(x, "shape"), json_object_get(y, "shape"));
+	return json_equal(json_object_get(x, "shape"), json_object_get(y, "shape"));
+}
+
+static bool any_shape(const json_t *x, const json_t *y)
+{
+	(void)x, (void)y;
+	return true;
+}
+
+/* B's tensors sorted by a string field, then by position, so that each of
+ * A's finds the first unused one with its value by a binary search: a
+ * diff of 10^5 tensors takes n log n steps, not n^2. */
+struct keyed {
+	const char *key;
+	size_t j;
+};
+
+static int cmp_keyed(const void *p, const void *q)
+{
+	const struct keyed *a = p, *b = q;
+	int c = strcmp(a->key, b->key);
+	return c ? c : (a->j > b->j) - (a->j < b->j);
+}
+
+/* Pairs each unused tensor of A with the first unused one of B (in B's
+ * order) whose `field` is the same string and for which same() holds. */
+static int match_by(const json_t *ta, const json_t *tb, char *used_a, char *used_b, const char *field,
+		    bool (*same)(const json_t *, const json_t *), const char *by, int metric, json_t *pairs)
+{
+	size_t nb = 0, i, j;
+	json_t *x, *y;
+	struct keyed *k = malloc((json_array_size(tb) + 1) * sizeof *k);
+	if (!k)
+		return -1;
+	json_array_foreach(tb, j, y)
+		if (json_is_string(json_object_get(y, field)))
+			k[nb++] = (struct keyed){ json_str_of(y, field), j };
+	qsort(k, nb, sizeof *k, cmp_keyed);
+	json_array_foreach(ta, i, x) {
+		if (used_a[i] || !json_is_string(json_object_get(x, field)))
+			continue;
+		struct keyed want = { json_str_of(x, field), 0 };
+		size_t lo = 0, hi = nb; /* the first key >= want */
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (cmp_keyed(&k[mid], &want) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; lo < nb && !strcmp(k[lo].key, want.key); lo++) {
+			y = json_array_get(tb, k[lo].j);
+			if (!used_b[k[lo].j] && same(x, y)) {
+				json_array_append_new(pairs, pair_json(x, y, by, metric));
+				used_a[i] = used_b[k[lo].j] = 1;
+				break;
+			}
+		}
+	}
+	free(k);
+	return 0;
 }
 
 /* Pairs by name, then by shape and hash; marks what was paired. */
 static json_t *match(const json_t *ta, const json_t *tb, char *used_a, char *used_b, int metric)
 {
 	json_t *pairs = json_array();
-	size_t i, j;
-	json_t *x, *y;
-	json_array_foreach(ta, i, x)
-		json_array_foreach(tb, j, y)
-			if (!used_b[j] && !strcmp(json_str_of(x, "name"), json_str_of(y, "name"))) {
-				json_array_append_new(pairs, pair_json(x, y, "name", metric));
-				used_a[i] = used_b[j] = 1;
-				break;
-			}
-	json_array_foreach(ta, i, x)
-		json_array_foreach(tb, j, y)
-			if (!used_a[i] && !used_b[j] && same_content(x, y)) {
-				json_array_append_new(pairs, pair_json(x, y, "shape+hash", metric));
-				used_a[i] = used_b[j] = 1;
-				break;
-			}
+	if (pairs && (match_by(ta, tb, used_a, used_b, "name", any_shape, "name", metric, pairs) ||
+		      match_by(ta, tb, used_a, used_b, "hash", same_shape, "shape+hash", metric, pairs))) {
+		json_decref(pairs);
+		return NULL;
+	}
 	return pairs;
 }
 
