@@ -282,8 +282,11 @@ static int deepshape_vector(struct ds_state *s, const struct ggpack_deepshape_pa
 
 static int check_params(struct ggpack_ctx *ctx, const struct ggpack_deepshape_params *p)
 {
-	if (p->grid < -60 || p->grid > 60 || !(p->shape_scale > 0) || !(p->std_scale > 0))
-		return ctx_fail(ctx, GGPACK_E_USAGE, "DeepShape: grid must be in -60..60 and the scales positive");
+	if (p->grid < -60 || p->grid > 60)
+		return ctx_fail(ctx, GGPACK_E_USAGE, "DeepShape: grid %d is outside -60..60", p->grid);
+	if (!(p->shape_scale > 0) || !(p->std_scale > 0))
+		return ctx_fail(ctx, GGPACK_E_USAGE, "DeepShape: shape_scale %g and std_scale %g must be positive",
+				p->shape_scale, p->std_scale);
 	return 0;
 }
 
