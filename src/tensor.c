@@ -258,17 +258,21 @@ void tensor_store_f32(int dtype, const float *v, size_t n, uint8_t *out)
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "raw tensor data is little-endian");
 
 #if defined(__x86_64__) && defined(__GNUC__)
-/* float16 to float32 by the F16C instruction, 8 at a time, where the CPU
- * has it; returns how many it did. A group holding an infinity or a NaN
- * goes the portable way, which keeps a signalling NaN's bits (the
- * instruction quiets it): the result is bit for bit the same. */
+/* Asked before calling f16_by_f16c: that function may use AVX anywhere. */
+static bool have_f16c(void)
+{
+	return __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+}
+
+/* float16 to float32 by the F16C instruction, 8 at a time; returns how
+ * many it did. A group holding an infinity or a NaN goes the portable way,
+ * which keeps a signalling NaN's bits (the instruction quiets it): the
+ * result is bit for bit the same. */
 __attribute__((target("avx,f16c")))
 static size_t f16_by_f16c(const uint8_t *raw, size_t n, float *restrict dst)
 {
 	const __m128i magnitude = _mm_set1_epi16(0x7fff), finite_max = _mm_set1_epi16(0x7bff);
 	size_t k = 0;
-	if (!__builtin_cpu_supports("f16c"))
-		return 0;
 	for (; k + 8 <= n; k += 8) {
 		__m128i h = _mm_loadu_si128((const __m128i *)(const void *)(raw + 2 * k));
 		if (_mm_movemask_epi8(_mm_cmpgt_epi16(_mm_and_si128(h, magnitude), finite_max)))
@@ -280,6 +284,11 @@ static size_t f16_by_f16c(const uint8_t *raw, size_t n, float *restrict dst)
 	return k;
 }
 #else
+static bool have_f16c(void)
+{
+	return false;
+}
+
 static size_t f16_by_f16c(const uint8_t *raw, size_t n, float *restrict dst)
 {
 	(void)raw, (void)n, (void)dst;
@@ -292,7 +301,7 @@ SIMD_CLONES
 static void read_halves(int dtype, const uint8_t *raw, size_t n, float *restrict dst)
 {
 	if (dtype == GGPACK_DTYPE_FLOAT16)
-		for (size_t k = f16_by_f16c(raw, n, dst); k < n; k++)
+		for (size_t k = have_f16c() ? f16_by_f16c(raw, n, dst) : 0; k < n; k++)
 			dst[k] = tensor_f16_to_f32(le16(raw + 2 * k));
 	else
 		for (size_t k = 0; k < n; k++)
