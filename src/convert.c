@@ -335,6 +335,8 @@ static int tensor_scope(struct ggpack_ctx *ctx, struct ggpack_conversion *c, siz
 	struct conv_tensor *ct = &c->t[i];
 	int rc = ggpack_deepshape_tensor(ctx, w, c->m->tensors[i].params, &c->o.ds, &ct->ds);
 	ct->has_ds = rc == 0;
+	if (rc == GGPACK_E_USAGE) /* the parameters do not fit this tensor: say which */
+		return ctx_prefix(ctx, rc, "%s: tensor '%s': ", c->m->path, c->m->tensors[i].name);
 	return rc;
 }
 
@@ -494,6 +496,13 @@ static void progress(const struct ggpack_conversion *c, size_t done)
 		c->o.progress(c->o.progress_arg, done, c->m->n_tensors);
 }
 
+/* DeepShape's parameters that do not fit the model's weights: its message
+ * gets the file's name. */
+static int ds_model_failure(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, int rc)
+{
+	return rc == GGPACK_E_USAGE ? ctx_prefix(ctx, rc, "%s: ", c->m->path) : rc;
+}
+
 /* When the levels are too many for the plan: every part in memory. */
 static int scope_in_memory(struct ggpack_ctx *ctx, struct ggpack_conversion *c, const struct scope_parts *sp)
 {
@@ -503,7 +512,7 @@ static int scope_in_memory(struct ggpack_ctx *ctx, struct ggpack_conversion *c, 
 		if (!(parts[p] = load(ctx, c, sp->which[p])))
 			rc = GGPACK_E_NOMEM;
 	if (!rc) {
-		rc = ggpack_deepshape(ctx, parts, sp->lens, sp->k, &c->o.ds, &c->ds);
+		rc = ds_model_failure(ctx, c, ggpack_deepshape(ctx, parts, sp->lens, sp->k, &c->o.ds, &c->ds));
 		c->has_ds_model = rc == 0;
 	}
 	for (size_t p = 0; !rc && p < sp->k; p++) {
@@ -532,7 +541,8 @@ static int run_model_scope(struct ggpack_ctx *ctx, struct ggpack_conversion *c)
 	struct ds_state *plan = NULL;
 	struct ds_source src = { read_part, &sp };
 	if (!rc && sp.k)
-		rc = ds_plan_make(ctx, sp.lens, sp.k, &src, &c->o.ds, DS_RUNS_BUDGET, &plan, &c->ds);
+		rc = ds_model_failure(ctx, c, ds_plan_make(ctx, sp.lens, sp.k, &src, &c->o.ds, DS_RUNS_BUDGET,
+								     &plan, &c->ds));
 	if (rc == DS_NEEDS_MEMORY) {
 		rc = scope_in_memory(ctx, c, &sp);
 	} else if (!rc && sp.k) {

@@ -315,11 +315,8 @@ static int encode(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, siz
 	double value = c->o.floor == GGPACK_FLOOR_VALUE ? c->o.floor_value : 0;
 	int rc = ggpack_rf8_encode(ctx, t->name, GGPACK_DTYPE_FLOAT, w, t->params, c->o.rounding, value,
 				   codes, &ct->E);
-	if (rc == GGPACK_E_INVALID) {
-		char detail[sizeof ctx->message];
-		snprintf(detail, sizeof detail, "%s", ctx->message);
-		return ctx_fail(ctx, rc, "%s: %s", c->m->path, detail);
-	}
+	if (rc == GGPACK_E_INVALID)
+		return ctx_prefix(ctx, rc, "%s: ", c->m->path);
 	if (rc)
 		return rc;
 	ggpack_rf8_table(ct->E, dtype, ct->table);

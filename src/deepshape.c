@@ -194,7 +194,8 @@ static int make_target(struct ds_state *s, double nu, double beta, int64_t mu, i
 	if (D > TARGET_SPAN_MAX) /* a sum of 2D + 1 terms would take hours: refuse, and say why */
 		return ctx_fail(s->ctx, GGPACK_E_USAGE,
 				"DeepShape: the target's weights stay above 0 for %lld levels each side (P = %lld, "
-				"shape %.3g), too many to sum; use a larger min_count",
+				"shape %.3g), too many to sum: some weight lies far out from the rest; "
+				"raise min_count (scope model) or leave that tensor out",
 				(long long)D, (long long)P, nu);
 	double sum = 0;
 	for (int64_t L = mu - D; L <= mu + D; L++) /* ascending L: one fixed order */

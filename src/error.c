@@ -33,6 +33,21 @@ int ctx_fail(struct ggpack_ctx *ctx, int code, const char *fmt, ...)
 	return code;
 }
 
+int ctx_prefix(struct ggpack_ctx *ctx, int code, const char *fmt, ...)
+{
+	if (ctx) {
+		char detail[sizeof ctx->message];
+		snprintf(detail, sizeof detail, "%s", ctx->message);
+		va_list ap;
+		va_start(ap, fmt);
+		int n = vsnprintf(ctx->message, sizeof ctx->message, fmt, ap);
+		va_end(ap);
+		if (n >= 0 && (size_t)n < sizeof ctx->message)
+			snprintf(ctx->message + n, sizeof ctx->message - (size_t)n, "%s", detail);
+	}
+	return code;
+}
+
 const char *ggpack_strerror(int code)
 {
 	switch (code) {

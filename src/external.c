@@ -98,11 +98,9 @@ static int ext_open(struct ggpack_ctx *ctx, struct ggpack_model *m, const char *
 	}
 	int rc = mapped_open(ctx, e->path, &e->map);
 	if (rc) {
-		char detail[sizeof ctx->message];
-		snprintf(detail, sizeof detail, "%s", ctx->message);
 		free(e->location);
 		free(e->path);
-		return ctx_fail(ctx, rc, "%s: tensor '%s': external data: %s", m->path, t->name, detail);
+		return ctx_prefix(ctx, rc, "%s: tensor '%s': external data: ", m->path, t->name);
 	}
 	*out = (uint32_t)m->n_ext++;
 	return 0;

@@ -164,6 +164,10 @@ struct ggpack_ctx {
  * `return ctx_fail(ctx, GGPACK_E_INVALID, "%s: ...", path)`. ctx may be NULL. */
 int ctx_fail(struct ggpack_ctx *ctx, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Puts the formatted text before the message already in ctx (which says
+ * what failed), and returns code: "FILE: tensor 'T': " + the detail. */
+int ctx_prefix(struct ggpack_ctx *ctx, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* ---- wire.c: the protobuf wire format --------------------------------- */
 

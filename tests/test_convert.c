@@ -516,6 +516,32 @@ START_TEST(tensors_whose_name_is_defined_twice_are_left_alone)
 }
 END_TEST
 
+/* DeepShape's parameters that cannot work on a model's weights (min_count 0
+ * and a heavy shape around an outlier) are a usage error whose message
+ * names the file, and in scope tensor the tensor. */
+START_TEST(deepshape_refusal_names_file_and_tensor)
+{
+	float v[N];
+	laplace_values(v);
+	v[5] = 3e38f;
+	const char *path = matmul_model("outlier.onnx", v, 8);
+	struct ggpack_model *m = tu_load(path, 0, NULL, 0);
+	struct ggpack_convert_options o;
+	ggpack_convert_defaults(&o, "paper");
+	o.ds.min_count = 0;
+	o.ds.shape_scale = 0.1;
+	char msg[512], want[600];
+	for (int scope = GGPACK_DS_TENSOR; scope <= GGPACK_DS_MODEL; scope++) {
+		o.ds_scope = scope;
+		ck_assert_ptr_null(convert(m, &o, GGPACK_E_USAGE, msg));
+		snprintf(want, sizeof want, scope == GGPACK_DS_TENSOR ? "%s: tensor 'w': DeepShape: " : "%s: DeepShape: ",
+			 path);
+		ck_assert_msg(!strncmp(msg, want, strlen(want)), "scope %d: %s", scope, msg);
+	}
+	ggpack_model_free(m);
+}
+END_TEST
+
 START_TEST(totals_of_one_tensor_are_its_figures)
 {
 	float v[N];
@@ -551,6 +577,7 @@ int main(void)
 	tcase_add_test(tc, saturation_keeps_stored_values_finite_and_is_in_the_error);
 	tcase_add_test(tc, float64_beyond_float32_is_skipped_unchanged);
 	tcase_add_test(tc, tensors_whose_name_is_defined_twice_are_left_alone);
+	tcase_add_test(tc, deepshape_refusal_names_file_and_tensor);
 	tcase_add_test(tc, sha256_gives_the_standard_digests);
 	tcase_add_test(tc, spilled_and_discarded_conversions_match_memory);
 	suite_add_tcase(s, tc);
