@@ -43,6 +43,8 @@ const struct cli_command cli_convert = {
 	"  --deepshape              DeepShape before RF8\n"
 	"  --deepshape-scope tensor|model  (tensor unless the preset says model)\n"
 	"  --grid G (13)  --min-count N (1000)  --shape-scale S (0.8)  --std-scale S (0.6)\n"
+	"                           (scope tensor picks each tensor's grid and min-count\n"
+	"                           from its size and rms; --grid still sets the report's)\n"
 	"  --select weights|all     weight slots only (default), or every float tensor\n"
 	"  --min-params N (256)  --include GLOB  --exclude GLOB  --ops OP,OP,...\n"
 	"  --zstd-level N (3)\n"
