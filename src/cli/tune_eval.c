@@ -84,7 +84,8 @@ static int run_evaluator(const struct tune *t, const char *path, double *metric)
 	int status = pclose(p);
 	char *end;
 	*metric = strtod(line, &end);
-	if (status != 0 || end == line || !isfinite(*metric)) {
+	bool number = end != line && !end[strspn(end, " \t\r\n")]; /* "0.5x" is not 0.5 */
+	if (status != 0 || !number || !isfinite(*metric)) {
 		fprintf(stderr, "ggpack: tune: the evaluator failed on %s (%s%d); its last line: %s\n", path,
 			WIFEXITED(status) ? "exit " : "status ", WIFEXITED(status) ? WEXITSTATUS(status) : status,
 			*line ? line : "(none)\n");

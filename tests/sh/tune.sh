@@ -92,6 +92,12 @@ TUNE_FAIL=1 tune "$tmp/fail.onnx" 0.012
 check "a failing evaluator: exit 10" test $? -eq 10
 check "... naming it" grep -q "the evaluator failed" "$tmp/stderr"
 check "... and no output" test ! -e "$tmp/fail.onnx"
+"$GGPACK" tune "$tmp/chain.onnx" -o "$tmp/x.onnx" --eval "echo 0.5x" --budget 0.1 -q 2>"$tmp/stderr"
+check "an evaluator whose last line is not a number (0.5x): exit 10" test $? -eq 10
+check "... quoting the line, and no output" sh -c "grep -q '0.5x' '$tmp/stderr' && test ! -e '$tmp/x.onnx'"
+"$GGPACK" tune "$tmp/chain.onnx" -o "$tmp/y.onnx" --eval "printf '0.5  \\n\\n'" --budget 0.1 -q --min-params 16 \
+	--format json --report "$tmp/y.json" 2>"$tmp/stderr"
+check "spaces after the number and blank lines after it are fine" test $? -eq 0
 tune "$tmp/none.onnx" 0.0005
 check "a budget no tensor fits: exit 10" test $? -eq 10
 check "... saying so, and no output" sh -c "grep -q 'no conversion' '$tmp/stderr' && test ! -e '$tmp/none.onnx'"
