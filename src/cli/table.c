@@ -13,6 +13,29 @@ struct table {
 	char **cells;     /* n_lines x n_cols, line 0 the headers */
 };
 
+/* A copy of a cell with control characters (a newline in a tensor's name)
+ * shown as '?': one cell, one line, its width kept. */
+static char *printable(const char *s)
+{
+	char *c = strdup(s);
+	for (char *p = c; p && *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return c;
+}
+
+/* Markdown: a '|' inside a cell would end it. */
+static void md_cell(FILE *out, const char *s)
+{
+	fputs("| ", out);
+	for (; *s; s++) {
+		if (*s == '|')
+			fputc('\\', out);
+		fputc(*s, out);
+	}
+	fputc(' ', out);
+}
+
 static int add_row(struct table *t, const char *const *cells)
 {
 	if (t->n_lines >= t->cap_lines) {
@@ -24,7 +47,7 @@ static int add_row(struct table *t, const char *const *cells)
 	}
 	char **row = t->cells + t->n_lines++ * t->n_cols;
 	for (size_t k = 0; k < t->n_cols; k++)
-		row[k] = strdup(cells[k] ? cells[k] : "");
+		row[k] = printable(cells[k] ? cells[k] : "");
 	return 0;
 }
 
@@ -86,7 +109,7 @@ void table_print(FILE *out, const struct table *t, int md)
 		for (size_t k = 0; k < t->n_cols; k++) {
 			int width = (int)w[k];
 			if (md)
-				fprintf(out, "| %s ", cell(t, r, k));
+				md_cell(out, cell(t, r, k));
 			else if (k)
 				fprintf(out, right[k] ? "  %*s" : "  %-*s", right[k] || k + 1 < t->n_cols ? width : 0,
 					cell(t, r, k));

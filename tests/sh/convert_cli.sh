@@ -129,6 +129,21 @@ check "diff of a JSON that is not a ggpack report exits 3" exit_is 3 "$GGPACK" d
 # ---- formats and help ----------------------------------------------------------
 check "--format csv: a header and one row per tensor" test "$("$GGPACK" report "$EXAMPLE_MODEL" --format csv | wc -l)" -eq 7
 check "--format md: a Markdown table" sh -c "'$GGPACK' report '$EXAMPLE_MODEL' --format md | grep -q '^| tensor '"
+# a tensor named with a '|' and a newline: one row, the same columns, in each format
+"$PYTHON" - "$tmp/odd_name.onnx" <<'PY'
+import sys, numpy as np, onnx
+from onnx import helper, numpy_helper, TensorProto
+w = np.linspace(-1, 1, 1024, dtype=np.float32).reshape(32, 32)
+name = 'w|1\nx'
+io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 32]) for n in ("x", "y")]
+g = helper.make_graph([helper.make_node("MatMul", ["x", name], ["y"])], "g", io[:1], io[1:], [numpy_helper.from_array(w, name)])
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), sys.argv[1])
+PY
+"$GGPACK" report "$tmp/odd_name.onnx" --format md > "$tmp/odd.md"
+check "--format md: a '|' in a name is escaped, a newline does not split its row" \
+	grep -qF '| w\|1?x | float32 |' "$tmp/odd.md"
+"$GGPACK" report "$tmp/odd_name.onnx" > "$tmp/odd.txt"
+check "text: the row of that name is one line" grep -q '^w|1?x  *float32' "$tmp/odd.txt"
 check "ggpack help convert and convert --help print the same" sh -c "'$GGPACK' help convert > '$tmp/h1'; '$GGPACK' convert --help > '$tmp/h2'; cmp -s '$tmp/h1' '$tmp/h2'"
 check "an unknown option exits 2" exit_is 2 "$GGPACK" report "$EXAMPLE_MODEL" --no-such-option
 check "a bad choice exits 2" exit_is 2 "$GGPACK" convert "$EXAMPLE_MODEL" -o "$tmp/x.onnx" --store zip
