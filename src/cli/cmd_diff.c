@@ -203,8 +203,11 @@ static void print_names(FILE *out, const char *title, const json_t *names)
 	if (!json_array_size(names))
 		return;
 	fprintf(out, "\n%s (%zu):\n", title, json_array_size(names));
-	json_array_foreach(names, i, v)
-		fprintf(out, "  %s\n", json_string_value(v));
+	json_array_foreach(names, i, v) {
+		fputs("  ", out);
+		table_put_text(out, json_string_value(v), 0);
+		fputc('\n', out);
+	}
 }
 
 static void print_diff(FILE *out, const json_t *d, int md)

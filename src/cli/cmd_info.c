@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "table.h"
 
 static const char *kind_name(enum ggpack_tensor_kind k)
 {
@@ -123,8 +124,8 @@ static void print_text(FILE *out, const json_t *o)
 	fprintf(out, "tensors    %zu\n\n%-40s %-11s %-9s %12s %-8s %-20s %s\n", json_array_size(tensors),
 		"NAME", "KIND", "DTYPE", "PARAMS", "STORAGE", "SHAPE", "WHERE / CONSUMERS");
 	json_array_foreach(tensors, i, v) {
-		fprintf(out, "%-40s %-11s %-9s %12" JSON_INTEGER_FORMAT " %-8s ",
-			json_string_value(json_object_get(v, "name")), json_string_value(json_object_get(v, "kind")),
+		table_put_text(out, json_string_value(json_object_get(v, "name")), 40);
+		fprintf(out, " %-11s %-9s %12" JSON_INTEGER_FORMAT " %-8s ", json_string_value(json_object_get(v, "kind")),
 			json_string_value(json_object_get(v, "dtype")), json_integer_value(json_object_get(v, "params")),
 			json_string_value(json_object_get(v, "storage")));
 		print_shape(out, json_object_get(v, "shape"));

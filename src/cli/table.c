@@ -24,6 +24,13 @@ static char *printable(const char *s)
 	return c;
 }
 
+void table_put_text(FILE *out, const char *s, int width)
+{
+	char *c = printable(s ? s : "");
+	fprintf(out, "%-*s", width, c ? c : "");
+	free(c);
+}
+
 /* Markdown: a '|' inside a cell would end it. */
 static void md_cell(FILE *out, const char *s)
 {

@@ -15,5 +15,8 @@ void table_row(struct table *t, const char *const *cells);
  * Markdown table. */
 void table_print(FILE *out, const struct table *t, int md);
 void table_free(struct table *t);
+/* Writes s on one line, its control characters (a newline in a tensor's
+ * name) shown as '?', left-aligned in width columns (0: none). */
+void table_put_text(FILE *out, const char *s, int width);
 
 #endif

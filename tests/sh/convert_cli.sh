@@ -144,6 +144,10 @@ check "--format md: a '|' in a name is escaped, a newline does not split its row
 	grep -qF '| w\|1?x | float32 |' "$tmp/odd.md"
 "$GGPACK" report "$tmp/odd_name.onnx" > "$tmp/odd.txt"
 check "text: the row of that name is one line" grep -q '^w|1?x  *float32' "$tmp/odd.txt"
+check "info: its row is one line" sh -c "'$GGPACK' info '$tmp/odd_name.onnx' | grep -q '^w|1?x  *initializer'"
+"$GGPACK" report "$tmp/odd_name.onnx" --format json --report "$tmp/odd.json"
+"$GGPACK" report "$EXAMPLE_MODEL" --format json --report "$tmp/example.json"
+check "diff: the removed name is one line" sh -c "'$GGPACK' diff '$tmp/odd.json' '$tmp/example.json' | grep -qx '  w|1?x'"
 check "ggpack help convert and convert --help print the same" sh -c "'$GGPACK' help convert > '$tmp/h1'; '$GGPACK' convert --help > '$tmp/h2'; cmp -s '$tmp/h1' '$tmp/h2'"
 check "an unknown option exits 2" exit_is 2 "$GGPACK" report "$EXAMPLE_MODEL" --no-such-option
 check "a bad choice exits 2" exit_is 2 "$GGPACK" convert "$EXAMPLE_MODEL" -o "$tmp/x.onnx" --store zip
