@@ -2,9 +2,12 @@
  * main.c - the ggpack command: parses the command name and dispatches
  * through the command table; every command lives in its own file.
  */
+#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -27,7 +30,17 @@ int cli_check_output(const struct cli_args *a, const char *cmd)
 {
 	if (!a->force && access(a->output, F_OK) == 0)
 		return cli_usage_error(cmd, "%s exists (use --force to replace it)", a->output);
-	return 0;
+	/* its folder must be there: found now, not after the whole conversion */
+	char *copy = strdup(a->output);
+	const char *dir = copy ? dirname(copy) : NULL;
+	struct stat st;
+	int rc = 0;
+	if (!dir)
+		rc = (fputs("ggpack: out of memory\n", stderr), 1);
+	else if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		rc = (fprintf(stderr, "ggpack: %s: cannot write there: %s is not a folder\n", a->output, dir), 4);
+	free(copy);
+	return rc;
 }
 
 int cli_fail(const struct ggpack_ctx *ctx, int code)

@@ -58,6 +58,9 @@ sys.exit(0 if keys.count("ggpack.version") == 1 else 1)' "$tmp/twice.onnx"
 check "an existing output without --force exits 2" exit_is 2 "$GGPACK" convert "$EXAMPLE_MODEL" -o "$tmp/once.onnx"
 check "... naming it" grep -q "once.onnx exists" "$tmp/stderr"
 check "... before any work (even the input is not read yet)" exit_is 2 "$GGPACK" convert "$tmp/missing.onnx" -o "$tmp/once.onnx"
+check "an output in a missing folder exits 4" exit_is 4 "$GGPACK" convert "$EXAMPLE_MODEL" -o "$tmp/no/such/out.onnx"
+check "... naming the output and the folder" grep -q "no/such/out.onnx: cannot write there: .*no/such is not a folder" "$tmp/stderr"
+check "... before any work (even the input is not read yet)" sh -c "'$GGPACK' convert '$tmp/missing.onnx' -o '$tmp/no/out.onnx' 2>&1 | grep -q 'not a folder'"
 
 # ---- gates ------------------------------------------------------------------
 "$GGPACK" report "$EXAMPLE_MODEL" --format json > "$tmp/g.json"
