@@ -283,14 +283,6 @@ static float rf8_max_held(int dtype)
 	return dtype == GGPACK_DTYPE_FLOAT16 ? 0x1.ep15f : dtype == GGPACK_DTYPE_DOUBLE ? INFINITY : 0x1.ep127f;
 }
 
-static bool past_limit(const float *w, size_t n, float limit)
-{
-	int past = 0;
-	for (size_t i = 0; i < n; i++)
-		past |= fabsf(w[i]) > limit; /* NaN is not: the encoder names it */
-	return past;
-}
-
 static float *saturated(const float *w, size_t n, float limit)
 {
 	float *s = malloc(n * sizeof *s + 1);
@@ -342,7 +334,7 @@ int conv_rf8(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, cons
 	struct conv_tensor *ct = &c->t[i];
 	size_t n = t->params, width = conv_dtype_size(t->proto->data_type);
 	float limit = rf8_max_held(t->proto->data_type);
-	bool saturate = past_limit(w, n, limit);
+	bool saturate = tensor_max_abs_bits_parallel(w, n, 0) > u32_of(limit); /* a NaN too: kept, then named */
 	float *sat = saturate ? saturated(w, n, limit) : NULL;
 	const float *enc = saturate ? sat : w;
 	double tab[256];
