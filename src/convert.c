@@ -174,17 +174,6 @@ static const char *filter_reason(const struct ggpack_convert_options *o, const s
 	return NULL;
 }
 
-/* The pipeline computes in float32: a float64 tensor is converted only
- * when float32 holds every value to full precision. */
-static bool f64_fits_f32(const struct ggpack_model *m, const struct index_tensor *t)
-{
-	if (t->proto->data_type != GGPACK_DTYPE_DOUBLE)
-		return true;
-	bool fits = tensor_f64_first_outside_f32(t) == t->params;
-	model_release_tensor(m, t);
-	return fits;
-}
-
 static int select_tensors(struct ggpack_ctx *ctx, struct ggpack_conversion *c)
 {
 	const struct ggpack_model *m = c->m;
@@ -199,11 +188,6 @@ static int select_tensors(struct ggpack_ctx *ctx, struct ggpack_conversion *c)
 				   t->storage != GGPACK_STORAGE_NONE;
 		if (!c->t[i].skip && !c->t[i].measured)
 			c->t[i].skip = "no elements";
-		if (c->t[i].measured && !f64_fits_f32(m, t)) {
-			c->t[i].measured = false; /* its float32 figures would be wrong: none */
-			c->t[i].skip = c->t[i].skip ? c->t[i].skip : "float64 values that float32 cannot hold "
-								   "(beyond 3.4e38 or under 1.2e-38): ggpack computes in float32";
-		}
 	}
 	free(reasons);
 	return rc;
@@ -288,6 +272,23 @@ static float *load(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, si
 		tensor_read_f32(t, w);
 	model_release_tensor(c->m, t); /* its pages, read once, leave the process */
 	return w;
+}
+
+/* The pipeline computes in float32: a float64 tensor that float32 cannot
+ * hold to full precision is neither measured nor converted (its figures
+ * would be wrong). Asked in the tensor's task, on threads, just before its
+ * values are read anyway. */
+static bool fits_f32(struct ggpack_conversion *c, size_t i)
+{
+	const struct index_tensor *t = &c->m->tensors[i];
+	if (tensor_f64_first_outside_f32(t) == t->params)
+		return true;
+	model_release_tensor(c->m, t);
+	c->t[i].measured = false;
+	if (!c->t[i].skip)
+		c->t[i].skip = "float64 values that float32 cannot hold (beyond 3.4e38 or under 1.2e-38): "
+			       "ggpack computes in float32";
+	return false;
 }
 
 /* Tensor i's values as float32, for one task: the mapped file itself when
@@ -433,10 +434,12 @@ static int run_pool(struct ggpack_ctx *ctx, struct ggpack_conversion *c, tensor_
 /* One tensor's whole pipeline: only its buffers are alive. */
 static int one_tensor(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, const void *arg)
 {
+	(void)arg;
+	if (!fits_f32(c, i))
+		return 0;
 	bool reshape = !c->t[i].skip && c->o.deepshape;
 	struct values v;
 	int rc = values_open(ctx, c, i, reshape, &v);
-	(void)arg;
 	if (!rc)
 		rc = measure(ctx, c, i, v.in);
 	if (!rc && reshape)
@@ -451,9 +454,11 @@ static int one_tensor(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_
 
 static int measure_only(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, const void *arg)
 {
+	(void)arg;
+	if (!fits_f32(c, i))
+		return 0;
 	struct values v;
 	int rc = values_open(ctx, c, i, false, &v);
-	(void)arg;
 	if (!rc)
 		rc = measure(ctx, c, i, v.in);
 	values_close(c, i, &v);
