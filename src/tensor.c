@@ -5,6 +5,7 @@
  */
 #include <float.h>
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 #include <math.h>
@@ -258,10 +259,19 @@ void tensor_store_f32(int dtype, const float *v, size_t n, uint8_t *out)
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "raw tensor data is little-endian");
 
 #if defined(__x86_64__) && defined(__GNUC__)
-/* Asked before calling f16_by_f16c: that function may use AVX anywhere. */
+/* Asked before calling f16_by_f16c: that function may use AVX anywhere.
+ * F16C from CPUID itself (clang's __builtin_cpu_supports knows no "f16c"),
+ * once: in a virtual machine CPUID traps to the host. */
 static bool have_f16c(void)
 {
-	return __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+	static _Atomic int known; /* 0: not asked yet, 1: yes, 2: no */
+	int k = known;
+	if (!k) {
+		unsigned a, b, c, d;
+		k = __builtin_cpu_supports("avx") && __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) ? 1 : 2;
+		known = k;
+	}
+	return k == 1;
 }
 
 /* float16 to float32 by the F16C instruction, 8 at a time; returns how
