@@ -57,8 +57,9 @@ static inline uint32_t float_key(float x)
 static inline unsigned sub_of(const struct ds_state *s, float y, float q)
 {
 	float f = (y - q + 0.5f) * (float)s->sub; /* only rounding, which keeps order */
-	unsigned b = (unsigned)f;
-	return b < s->sub ? b : s->sub - 1;
+	/* a level clamped at +-LEVEL_MAX holds every value past it, infinity
+	 * too: those below it take the first sub-bin, those above the last */
+	return f >= (float)s->sub || f != f ? s->sub - 1 : f > 0 ? (unsigned)f : 0;
 }
 
 /* When the sub-bins were counted with the levels (s->counted: the window
@@ -114,7 +115,8 @@ static inline void block_bins_direct(const struct ds_state *s, const float *rest
 		kept[i] = grid_value(x[i], scale, delta);
 		int32_t big = (int32_t)(qb & 0x7fffffff) > 0x4e800000; /* |q| > 2^30: clamp to convert */
 		int32_t rel = (int32_t)f32_of(pick_u32(big, (qb & 0x80000000) | 0x4e800000, qb)) - lo;
-		int32_t b = (int32_t)((y - q + 0.5f) * subf);
+		float frac = f32_of(pick_u32(big, 0, u32_of(y - q))); /* out of range when big; y may be inf */
+		int32_t b = (int32_t)((frac + 0.5f) * subf);
 		b = (int32_t)pick_u32(b > sub - 1, (uint32_t)(sub - 1), (uint32_t)b);
 		int32_t in = (uint32_t)rel < (uint32_t)levels;
 		/* unsigned: out of range the product may wrap, and is dropped */
@@ -625,15 +627,16 @@ static inline __attribute__((always_inline)) void assign_values(const struct ds_
 		int32_t bins[BLOCK];
 		size_t n = len - b < BLOCK ? len - b : BLOCK;
 		uint64_t where = (uint64_t)c * CHUNK + b;
+		float *to = dst ? dst + b : NULL; /* collecting writes nothing */
 		if (s->counted && n == BLOCK) {
 			block_bins_fine(s, x + b, BLOCK, bins);
-			assign_block(s, x + b, dst + b, BLOCK, NULL, bins, where, eo, mode);
+			assign_block(s, x + b, to, BLOCK, NULL, bins, where, eo, mode);
 		} else if (s->counted) {
 			block_bins_fine(s, x + b, n, bins);
-			assign_block(s, x + b, dst + b, n, NULL, bins, where, eo, mode);
+			assign_block(s, x + b, to, n, NULL, bins, where, eo, mode);
 		} else {
 			block_bins(s, x + b, n, kept, bins);
-			assign_block(s, x + b, dst + b, n, kept, bins, where, eo, mode);
+			assign_block(s, x + b, to, n, kept, bins, where, eo, mode);
 		}
 	}
 }

@@ -1,0 +1,99 @@
+/*
+ * fuzz_convert.c - libFuzzer target for the whole pipeline: any bytes that
+ * load as a model must convert (or fail with an error code), save, load
+ * back with our own loader and report, never crash, leak or write a model
+ * that does not load. The input's size picks one of three pipelines, so
+ * that each input always takes the same one: safe (with a spill folder),
+ * paper (DeepShape scope model, a small min_count) and DeepShape scope
+ * tensor with the float store and a fixed floor. Every candidate tensor
+ * of any size is selected.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static char dir[64];
+
+static void out_dir_remove(void)
+{
+	rmdir(dir);
+}
+
+/* A folder of this process's own for the outputs, made once, removed at
+ * exit (each input's files are removed after it). */
+static const char *out_dir(void)
+{
+	if (!dir[0]) {
+		snprintf(dir, sizeof dir, "/tmp/ggpack-fuzz-XXXXXX");
+		if (!mkdtemp(dir))
+			abort();
+		atexit(out_dir_remove);
+		ggpack_set_threads(1);
+	}
+	return dir;
+}
+
+static void pipeline(struct ggpack_convert_options *o, unsigned which, const char *spill)
+{
+	ggpack_convert_defaults(o, which == 1 ? "paper" : "safe");
+	o->select.mode = GGPACK_SELECT_ALL;
+	o->select.min_params = 1;
+	o->force = 1;
+	if (which == 0)
+		o->spill_dir = spill;
+	if (which == 1)
+		o->ds.min_count = 2;
+	if (which == 2) {
+		o->deepshape = 1;
+		o->ds_scope = GGPACK_DS_TENSOR;
+		o->store = GGPACK_STORE_FLOAT;
+		o->floor = GGPACK_FLOOR_VALUE;
+		o->floor_value = 0.01;
+	}
+}
+
+/* The saved model must load back; its report must be made. */
+static void check_output(struct ggpack_ctx *ctx, struct ggpack_conversion *conv, const char *path)
+{
+	struct ggpack_model *back = NULL;
+	char *json = NULL;
+	if (ggpack_model_load(ctx, path, &back)) {
+		fprintf(stderr, "fuzz_convert: the output does not load: %s\n", ggpack_ctx_message(ctx));
+		abort();
+	}
+	ggpack_model_free(back);
+	if (ggpack_conversion_report(ctx, conv, "convert", &json)) {
+		fprintf(stderr, "fuzz_convert: no report: %s\n", ggpack_ctx_message(ctx));
+		abort();
+	}
+	free(json);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *d = out_dir();
+	char path[128], data_path[160];
+	snprintf(path, sizeof path, "%s/out.onnx", d);
+	snprintf(data_path, sizeof data_path, "%s.data", path);
+	struct ggpack_ctx *ctx = ggpack_ctx_new();
+	struct ggpack_model *m = NULL;
+	struct ggpack_conversion *conv = NULL;
+	struct ggpack_convert_options o;
+	struct ggpack_save_options so = { .force = 1 };
+	pipeline(&o, (unsigned)(size % 3), d);
+	/* a folder that does not exist: external data can never be opened */
+	if (ctx && !model_load_buffer(ctx, "/nonexistent-ggpack-fuzz/model.onnx", data, size, &m) &&
+	    !ggpack_convert(ctx, m, &o, &conv) && !ggpack_conversion_save(ctx, conv, path, &so))
+		check_output(ctx, conv, path);
+	unlink(path);
+	unlink(data_path);
+	ggpack_conversion_free(conv);
+	ggpack_model_free(m);
+	ggpack_ctx_free(ctx);
+	return 0;
+}
