@@ -27,6 +27,22 @@ static int is_report(const char *path)
 	return c == '{';
 }
 
+/* What diff reads of a report, when the report lacks it: a cut or
+ * hand-edited file is refused (exit 3) rather than compared as empty. */
+static const char *report_lacks(const json_t *r)
+{
+	const json_t *t = json_object_get(r, "tensors"), *x;
+	size_t i;
+	if (!json_is_object(json_object_get(r, "totals")))
+		return "no \"totals\" object";
+	if (!json_is_array(t))
+		return "no \"tensors\" list";
+	json_array_foreach(t, i, x)
+		if (!json_is_string(json_object_get(x, "name")))
+			return "a tensor without a \"name\"";
+	return NULL;
+}
+
 static int load_side(const struct cli_args *a, const char *path, json_t **out)
 {
 	int kind = is_report(path);
@@ -47,6 +63,13 @@ static int load_side(const struct cli_args *a, const char *path, json_t **out)
 			*out ? "" : ": ", *out ? "" : err.text);
 		json_decref(*out);
 		*out = NULL; /* run_diff frees both sides */
+		return 3;
+	}
+	const char *lacks = report_lacks(*out);
+	if (lacks) {
+		fprintf(stderr, "ggpack: %s: not a whole ggpack-report/1 report: %s\n", path, lacks);
+		json_decref(*out);
+		*out = NULL;
 		return 3;
 	}
 	return 0;

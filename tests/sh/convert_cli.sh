@@ -128,6 +128,12 @@ check "diff of a report and a model runs" exit_is 0 "$GGPACK" diff "$tmp/low.jso
 check "diff of a file that is not a report nor a model exits 3" exit_is 3 "$GGPACK" diff "$tmp/stderr" "$tmp/low.json"
 echo '{"schema": "other"}' > "$tmp/other.json"
 check "diff of a JSON that is not a ggpack report exits 3" exit_is 3 "$GGPACK" diff "$tmp/other.json" "$tmp/low.json"
+# a report cut short, or edited by hand: refused, not compared as an empty model
+echo '{"schema": "ggpack-report/1"}' > "$tmp/cut.json"
+check "diff of a report without tensors exits 3" exit_is 3 "$GGPACK" diff "$tmp/low.json" "$tmp/cut.json" --fail-if-increase 1
+check "... naming the file and what it lacks" grep -q "cut.json: not a whole ggpack-report/1 report: no \"totals\" object" "$tmp/stderr"
+echo '{"schema": "ggpack-report/1", "totals": {}, "tensors": [{"name": "a"}, 5]}' > "$tmp/cut.json"
+check "diff of a report with a tensor that is not an object exits 3" exit_is 3 "$GGPACK" diff "$tmp/cut.json" "$tmp/low.json"
 
 # ---- formats and help ----------------------------------------------------------
 check "--format csv: a header and one row per tensor" test "$("$GGPACK" report "$EXAMPLE_MODEL" --format csv | wc -l)" -eq 7
