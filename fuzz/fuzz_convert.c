@@ -6,7 +6,8 @@
  * that each input always takes the same one: safe (with a spill folder),
  * paper (DeepShape scope model, a small min_count) and DeepShape scope
  * tensor with the float store and a fixed floor. Every candidate tensor
- * of any size is selected.
+ * of any size is selected. Then GG initialization (ggpack init) of the
+ * same model is saved and loaded back too.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,16 +58,22 @@ static void pipeline(struct ggpack_convert_options *o, unsigned which, const cha
 	}
 }
 
-/* The saved model must load back; its report must be made. */
-static void check_output(struct ggpack_ctx *ctx, struct ggpack_conversion *conv, const char *path)
+/* The saved model must load back. */
+static void check_loads(struct ggpack_ctx *ctx, const char *path)
 {
 	struct ggpack_model *back = NULL;
-	char *json = NULL;
 	if (ggpack_model_load(ctx, path, &back)) {
 		fprintf(stderr, "fuzz_convert: the output does not load: %s\n", ggpack_ctx_message(ctx));
 		abort();
 	}
 	ggpack_model_free(back);
+}
+
+/* ... and its report must be made. */
+static void check_output(struct ggpack_ctx *ctx, struct ggpack_conversion *conv, const char *path)
+{
+	char *json = NULL;
+	check_loads(ctx, path);
 	if (ggpack_conversion_report(ctx, conv, "convert", &json)) {
 		fprintf(stderr, "fuzz_convert: no report: %s\n", ggpack_ctx_message(ctx));
 		abort();
@@ -90,6 +97,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ctx && !model_load_buffer(ctx, "/nonexistent-ggpack-fuzz/model.onnx", data, size, &m) &&
 	    !ggpack_convert(ctx, m, &o, &conv) && !ggpack_conversion_save(ctx, conv, path, &so))
 		check_output(ctx, conv, path);
+	unlink(path);
+	unlink(data_path);
+	ggpack_conversion_free(conv);
+	conv = NULL;
+	static const char *const ops[] = { "MatMul", "Gemm", "Conv" };
+	struct ggpack_init_options io = { .shape = 2, .xi = 2, .seed = size, .ops = ops, .n_ops = 3 };
+	char *changes = NULL;
+	if (m && !ggpack_init(ctx, m, &io, &conv, &changes) && !ggpack_conversion_save(ctx, conv, path, &so))
+		check_loads(ctx, path);
+	free(changes);
 	unlink(path);
 	unlink(data_path);
 	ggpack_conversion_free(conv);
