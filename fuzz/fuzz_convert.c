@@ -14,30 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz_dir.h"
 #include "internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static char dir[64];
-
-static void out_dir_remove(void)
-{
-	rmdir(dir);
-}
-
-/* A folder of this process's own for the outputs, made once, removed at
- * exit (each input's files are removed after it). */
-static const char *out_dir(void)
-{
-	if (!dir[0]) {
-		snprintf(dir, sizeof dir, "/tmp/ggpack-fuzz-XXXXXX");
-		if (!mkdtemp(dir))
-			abort();
-		atexit(out_dir_remove);
-		ggpack_set_threads(1);
-	}
-	return dir;
-}
 
 static void pipeline(struct ggpack_convert_options *o, unsigned which, const char *spill)
 {
@@ -83,7 +63,7 @@ static void check_output(struct ggpack_ctx *ctx, struct ggpack_conversion *conv,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const char *d = out_dir();
+	const char *d = fuzz_dir();
 	char path[128], data_path[160];
 	snprintf(path, sizeof path, "%s/out.onnx", d);
 	snprintf(data_path, sizeof data_path, "%s.data", path);

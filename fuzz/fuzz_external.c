@@ -14,16 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz_dir.h"
 #include "ggpack.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static char dir[64];
-
-static void dir_remove(void)
-{
-	rmdir(dir);
-}
 
 static void write_file(const char *path, const uint8_t *p, size_t n)
 {
@@ -75,13 +69,7 @@ static void convert_and_reload(struct ggpack_ctx *ctx, const struct ggpack_model
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char model[96], bin[96], out[96], out_data[112];
-	if (!dir[0]) {
-		snprintf(dir, sizeof dir, "/tmp/ggpack-fuzz-ext-XXXXXX");
-		if (!mkdtemp(dir))
-			abort();
-		atexit(dir_remove);
-		ggpack_set_threads(1);
-	}
+	const char *dir = fuzz_dir();
 	if (size < 4)
 		return 0;
 	size_t len = (size_t)data[0] | (size_t)data[1] << 8 | (size_t)data[2] << 16 | (size_t)data[3] << 24;
