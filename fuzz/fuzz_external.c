@@ -6,7 +6,7 @@
  * external data is really opened and read: every location, offset and
  * length the model gives must be checked, and any tensor read, converted
  * (safe preset) and saved with its external data must load back. Seeds:
- * fuzz/corpus-external (made by tests/sh/make_external_seeds.py).
+ * fuzz/corpus-external (made by fuzz/make_external_seeds.py).
  */
 #include <fcntl.h>
 #include <stdio.h>
