@@ -9,8 +9,11 @@
 set -u
 . "$(dirname "$0")/tap.sh"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ggpack-scale-XXXXXX"); trap 'rm -rf "$tmp"' EXIT
-"$GEN_LLM" "$tmp/s16.onnx" --mib 16 > /dev/null
-"$GEN_LLM" "$tmp/e16h.onnx" --mib 16 --fp16 --external > /dev/null
+# gen_llm, a one-shot generator, leaves its memory to the exit: under ASan
+# its leaks are no finding of ggpack's (the converts below are checked)
+gen() { ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" "$GEN_LLM" "$@" > /dev/null; }
+gen "$tmp/s16.onnx" --mib 16
+gen "$tmp/e16h.onnx" --mib 16 --fp16 --external
 for m in s16 e16h; do
 	for preset in safe paper "paper --grid 24"; do
 		for t in 1 2 3; do
