@@ -229,6 +229,7 @@ bool wire_next_field(const uint8_t *buf, size_t *pos, size_t end, struct wire_fi
 struct splice_piece {
 	const void *data;
 	size_t len;
+	bool mapped;      /* from a read-only file mapping: its pages go once written */
 };
 
 /* Replace bytes [begin, end) of the original (begin == end inserts) by the

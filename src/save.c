@@ -213,9 +213,9 @@ static int plan_tensor(struct save_plan *p, const struct ggpack_model *m, size_t
 	uint64_t bytes, off = 0;
 	size_t len;
 	int rc = source_of(p, tp, i, &data, &bytes);
+	bool mapped = !rc && (tp->change ? tp->change->mapped : model_tensor_mapped(m, tp->t));
 	if (!rc && tp->external) {
 		off = (p->data_size + DATA_ALIGN - 1) / DATA_ALIGN * DATA_ALIGN;
-		bool mapped = tp->change ? tp->change->mapped : model_tensor_mapped(m, tp->t);
 		p->chunks[p->n_chunks++] = (struct ext_chunk){ data, bytes, off, mapped };
 		p->data_size = off + bytes;
 	}
@@ -228,12 +228,12 @@ static int plan_tensor(struct save_plan *p, const struct ggpack_model *m, size_t
 	struct splice_piece *pc = &p->pieces[3 * i];
 	uint8_t *h = p->hdr[i];
 	size_t hl = 0, n = 1;
-	pc[0] = (struct splice_piece){ p->owned[2 * i + 1], len };
+	pc[0] = (struct splice_piece){ p->owned[2 * i + 1], len, false };
 	if (!tp->external) {
 		h[hl++] = (9 << 3) | 2;
 		hl += wire_put_varint(h + hl, bytes);
-		pc[n++] = (struct splice_piece){ h, hl };
-		pc[n++] = (struct splice_piece){ data, bytes };
+		pc[n++] = (struct splice_piece){ h, hl, false };
+		pc[n++] = (struct splice_piece){ data, bytes, mapped };
 	}
 	size_t end = m->scan.regions[tp->t->region].end;
 	return plan_edit(p, (struct splice_edit){ tp->t->region, end, end, pc, n });

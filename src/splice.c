@@ -232,6 +232,8 @@ static int write_edit(struct splice_sink *sink, const struct splice_edit *e)
 		int rc = splice_sink_write(sink, e->pieces[i].data, e->pieces[i].len);
 		if (rc)
 			return rc;
+		if (e->pieces[i].mapped) /* written or copied: memory stays flat */
+			mapped_release(e->pieces[i].data, e->pieces[i].len);
 	}
 	return 0;
 }

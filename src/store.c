@@ -94,7 +94,7 @@ static struct blob *field_blob(struct store *s, uint32_t field, size_t len, uint
 	size_t hl = wire_put_varint(b->data, (uint64_t)field << 3 | 2);
 	hl += wire_put_varint(b->data + hl, len);
 	*payload = b->data + hl;
-	b->piece = (struct splice_piece){ b->data, hl + len };
+	b->piece = (struct splice_piece){ b->data, hl + len, false };
 	b->next = s->blobs;
 	s->blobs = b;
 	return b;
@@ -137,7 +137,7 @@ static struct blob *join(struct store *s, struct blob *const *parts, size_t n)
 		memcpy(b->data + len, parts[k]->piece.data, parts[k]->piece.len);
 		len += parts[k]->piece.len;
 	}
-	b->piece = (struct splice_piece){ b->data, len };
+	b->piece = (struct splice_piece){ b->data, len, false };
 	b->next = s->blobs;
 	s->blobs = b;
 	return b;

@@ -122,7 +122,7 @@ START_TEST(splice_rewrites_every_enclosing_length)
 	uint8_t *buf = packed_model(&len, &scan, &r);
 	/* doc_string (field 12) appended inside the tensor, raw_data removed */
 	static const uint8_t doc[] = { 12 << 3 | 2, 5, 'h', 'e', 'l', 'l', 'o' };
-	struct splice_piece piece = { doc, sizeof doc };
+	struct splice_piece piece = { doc, sizeof doc, false };
 	const struct wire_region *t = &scan.regions[r];
 	struct splice_edit edits[] = { { r, t->end, t->end, &piece, 1 },
 				       { r, t->raw_field_off, t->raw_end, NULL, 0 } };
