@@ -6,6 +6,9 @@
  */
 #include <errno.h>
 #include <fnmatch.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -583,6 +586,19 @@ static int check_options(struct ggpack_ctx *ctx, const struct ggpack_convert_opt
 	return 0;
 }
 
+/* The workers' buffers are freed, but glibc keeps freed memory (once a
+ * large block is freed, it raises its mmap and trim thresholds to twice
+ * that block), so it would stay in the process's RSS through the save and
+ * the report, under zstd's own buffers. malloc_trim gives back the main
+ * arena's and the free chunks of the others (not another arena's top: the
+ * CLI keeps one arena). */
+static void give_back_free_memory(void)
+{
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
 int ggpack_convert(struct ggpack_ctx *ctx, const struct ggpack_model *m,
 		   const struct ggpack_convert_options *options, struct ggpack_conversion **out)
 {
@@ -613,6 +629,7 @@ int ggpack_convert(struct ggpack_ctx *ctx, const struct ggpack_model *m,
 		ggpack_conversion_free(c);
 		return rc;
 	}
+	give_back_free_memory();
 	*out = c;
 	return 0;
 }
