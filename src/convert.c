@@ -325,12 +325,12 @@ static void values_close(const struct ggpack_conversion *c, size_t i, struct val
  * (DeepShape already applied); orig re-read when w was changed. */
 static int finish(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, const float *w)
 {
-	float *copy = NULL;
-	const float *orig = w;
-	if (c->o.deepshape && !(orig = copy = load(ctx, c, i)))
-		return GGPACK_E_NOMEM;
-	int rc = c->o.rf8 ? conv_rf8(ctx, c, i, w, orig) : conv_plain(ctx, c, i, w, orig);
-	free(copy);
+	struct values orig = { w, NULL };
+	int rc = c->o.deepshape ? values_open(ctx, c, i, false, &orig) : 0;
+	if (!rc)
+		rc = c->o.rf8 ? conv_rf8(ctx, c, i, w, orig.in) : conv_plain(ctx, c, i, w, orig.in);
+	if (c->o.deepshape)
+		values_close(c, i, &orig);
 	return rc;
 }
 
