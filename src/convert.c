@@ -533,6 +533,19 @@ static int scope_in_memory(struct ggpack_ctx *ctx, struct ggpack_conversion *c, 
 	return rc;
 }
 
+/* The workers' buffers are freed, but glibc keeps freed memory (once a
+ * large block is freed, it raises its mmap and trim thresholds to twice
+ * that block), so it would stay in the process's RSS through the save and
+ * the report, under zstd's own buffers. malloc_trim gives back the main
+ * arena's and the free chunks of the others (not another arena's top: the
+ * CLI keeps one arena). */
+static void give_back_free_memory(void)
+{
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
 /* Measures over threads; the plan from passes over the file (its memory
  * does not grow with the model); then each tensor reshaped and finished,
  * over threads. */
@@ -556,6 +569,7 @@ static int run_model_scope(struct ggpack_ctx *ctx, struct ggpack_conversion *c)
 	} else if (!rc && sp.k) {
 		c->has_ds_model = true;
 		sp.plan = plan;
+		give_back_free_memory(); /* the plan's counts, under the workers' buffers */
 		rc = run_pool(ctx, c, shape_and_finish, &sp, false, true);
 	}
 	ds_plan_free(plan);
@@ -584,19 +598,6 @@ static int check_options(struct ggpack_ctx *ctx, const struct ggpack_convert_opt
 	if (o->zstd_level < -7 || o->zstd_level > 22)
 		return ctx_fail(ctx, GGPACK_E_USAGE, "--zstd-level %d: outside -7..22", o->zstd_level);
 	return 0;
-}
-
-/* The workers' buffers are freed, but glibc keeps freed memory (once a
- * large block is freed, it raises its mmap and trim thresholds to twice
- * that block), so it would stay in the process's RSS through the save and
- * the report, under zstd's own buffers. malloc_trim gives back the main
- * arena's and the free chunks of the others (not another arena's top: the
- * CLI keeps one arena). */
-static void give_back_free_memory(void)
-{
-#ifdef __GLIBC__
-	malloc_trim(0);
-#endif
 }
 
 int ggpack_convert(struct ggpack_ctx *ctx, const struct ggpack_model *m,
