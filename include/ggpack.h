@@ -565,7 +565,10 @@ GGPACK_EXPORT int ggpack_conversion_keep(struct ggpack_ctx *ctx, struct ggpack_c
  * Writes the converted model to path (as ggpack_model_save does: temporary
  * files renamed into place), with metadata_props ggpack.version,
  * ggpack.options and ggpack.converted (a JSON list of the tensors changed),
- * and remembers where, for the report. Errors as ggpack_model_save.
+ * and remembers where and what it wrote, for the report: the files' sizes,
+ * the model file's sha256 and the zstd size of both, taken from the bytes
+ * as they are written (zstd's workers compress while the save writes).
+ * Errors as ggpack_model_save.
  */
 GGPACK_EXPORT int ggpack_conversion_save(struct ggpack_ctx *ctx, struct ggpack_conversion *conv,
 					 const char *path, const struct ggpack_save_options *options);
@@ -574,8 +577,8 @@ GGPACK_EXPORT int ggpack_conversion_save(struct ggpack_ctx *ctx, struct ggpack_c
  * The report (schema ggpack-report/1, docs/report.md) as JSON text, ending
  * in a newline; *json is malloc'd, the caller frees it. command is
  * "convert" or "report". When the conversion was saved, "output" gives the
- * files' sizes, sha256 and zstd size, measured from the files.
- * Errors: GGPACK_E_IO (an output file cannot be read), GGPACK_E_NOMEM.
+ * files' sizes, sha256 and zstd size, as the last save wrote them.
+ * Errors: GGPACK_E_NOMEM.
  */
 GGPACK_EXPORT int ggpack_conversion_report(struct ggpack_ctx *ctx, const struct ggpack_conversion *conv,
 					   const char *command, char **json);

@@ -54,6 +54,22 @@ static inline const char *conv_skip(const struct conv_tensor *ct)
 	return ct->held ? "held back (tune)" : ct->skip;
 }
 
+/* What the report says of the written output (output.c). */
+struct output_facts {
+	bool known;                /* a save wrote the output */
+	uint64_t bytes, data_bytes;
+	char sha256[65];           /* of the model file */
+	bool has_zstd;
+	uint64_t zstd_bytes;       /* both files as one zstd stream */
+};
+
+/* A digest of what a save writes, seen through the taps it sets (for
+ * save_model); NULL when out of memory. */
+struct output_digest *output_digest_new(int zstd_level, struct save_taps *taps);
+/* The facts of what the digest saw; frees it. */
+void output_digest_finish(struct output_digest *d, struct output_facts *out);
+void output_digest_free(struct output_digest *d);
+
 struct ggpack_conversion {
 	const struct ggpack_model *m;
 	struct ggpack_convert_options o;
@@ -61,6 +77,7 @@ struct ggpack_conversion {
 	bool has_ds_model;
 	struct ggpack_deepshape_result ds; /* scope model */
 	char *out_path, *out_data_path;    /* where ggpack_conversion_save wrote it */
+	struct output_facts out;           /* and what it wrote */
 	char *init_options;                /* ggpack_init's: the metadata ggpack.init */
 	char input_sha256[65];             /* the input model file's digest; "" until known */
 	int spill_fd;                      /* o.spill_dir's unlinked file, or -1 */

@@ -243,6 +243,13 @@ struct splice_edit {
 	size_t n_pieces;
 };
 
+/* Sees the bytes a sink writes to its file, in file order, as each write
+ * completes (the save's output digest, output.c). */
+struct sink_tap {
+	void (*add)(void *arg, const void *p, size_t n);
+	void *arg;
+};
+
 /* Where output goes: a growing memory buffer, or a file descriptor through
  * a buffer. */
 struct splice_sink {
@@ -251,6 +258,7 @@ struct splice_sink {
 	size_t len, cap;
 	uint64_t written; /* total bytes produced */
 	int err;          /* errno of the first failed write */
+	const struct sink_tap *tap; /* or NULL */
 };
 
 void splice_sink_init_fd(struct splice_sink *sink, int fd);
@@ -377,11 +385,17 @@ struct save_changes {
 	size_t n_edits;
 };
 
-/* ggpack_model_save with changes applied; *wrote_external (may be NULL)
- * says whether a data file was written. */
+/* Who sees the bytes of the model file and of the data file (either may
+ * be NULL). The model file is written first. */
+struct save_taps {
+	const struct sink_tap *model, *data;
+};
+
+/* ggpack_model_save with changes applied (ch and taps may be NULL);
+ * *wrote_external (may be NULL) says whether a data file was written. */
 int save_model(struct ggpack_ctx *ctx, const struct ggpack_model *m, const char *path,
 	       const struct ggpack_save_options *options, const struct save_changes *ch,
-	       bool *wrote_external);
+	       const struct save_taps *taps, bool *wrote_external);
 
 /* ---- model.c, index.c: the loaded model ---------------------------------- */
 

@@ -5,16 +5,11 @@
  * object, so every format shows the same figures. No timing field: two
  * runs give byte-identical reports.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <zstd.h>
 
 #include "convert.h"
-#include "sha256.h"
 
 #define SCHEMA "ggpack-report/1"
 
@@ -230,75 +225,13 @@ static json_t *totals_json(const struct ggpack_conversion *c)
 
 /* ---- files -------------------------------------------------------------- */
 
-struct file_facts {
-	uint64_t bytes, zstd_bytes;
-	char sha256[65];
-};
-
-/* Size, digest (when h) and zstd size (when zc) of one file, read once. */
-static int file_facts(struct ggpack_ctx *ctx, const char *path, struct sha256 *h, ZSTD_CCtx *zc,
-		      struct file_facts *f)
+/* The written output, as the save saw it (output.c). */
+static json_t *output_json(const struct ggpack_conversion *c)
 {
-	static uint8_t in[1 << 20], out[1 << 17];
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return ctx_fail(ctx, GGPACK_E_IO, "%s: cannot read: %s", path, strerror(errno));
-	ssize_t n;
-	while ((n = read(fd, in, sizeof in)) > 0) {
-		if (h)
-			sha256_add(h, in, (size_t)n);
-		f->bytes += (uint64_t)n;
-		ZSTD_inBuffer zi = { in, (size_t)n, 0 };
-		while (zc && zi.pos < zi.size) {
-			ZSTD_outBuffer zo = { out, sizeof out, 0 };
-			ZSTD_compressStream2(zc, &zo, &zi, ZSTD_e_continue);
-			f->zstd_bytes += zo.pos;
-		}
-	}
-	close(fd);
-	return n < 0 ? ctx_fail(ctx, GGPACK_E_IO, "%s: read failed", path) : 0;
-}
-
-static size_t zstd_end(ZSTD_CCtx *zc)
-{
-	static uint8_t out[1 << 17];
-	size_t total = 0, left;
-	ZSTD_inBuffer zi = { NULL, 0, 0 };
-	do {
-		ZSTD_outBuffer zo = { out, sizeof out, 0 };
-		left = ZSTD_compressStream2(zc, &zo, &zi, ZSTD_e_end);
-		total += zo.pos;
-	} while (left && !ZSTD_isError(left));
-	return total;
-}
-
-/* A model file and its data file (when there is one): sizes, the model's
- * sha256 and, for outputs, the zstd size of both as one stream. */
-static int output_json(struct ggpack_ctx *ctx, const char *path, const char *data_path, int level,
-		       json_t **out)
-{
-	struct sha256 h;
-	struct file_facts f = { 0 }, d = { 0 };
-	ZSTD_CCtx *zc = ZSTD_createCCtx();
-	bool zstd = zc != NULL;
-	if (zc) { /* zstd's workers (>= 1) give the same bytes for any count of them */
-		ZSTD_CCtx_setParameter(zc, ZSTD_c_compressionLevel, level);
-		ZSTD_CCtx_setParameter(zc, ZSTD_c_nbWorkers, (int)parallel_threads());
-	}
-	sha256_init(&h);
-	int rc = file_facts(ctx, path, &h, zc, &f);
-	sha256_hex(&h, f.sha256);
-	if (!rc && data_path) /* the report gives the model file's digest only */
-		rc = file_facts(ctx, data_path, NULL, zc, &d);
-	if (!rc && zc)
-		f.zstd_bytes += d.zstd_bytes + zstd_end(zc);
-	ZSTD_freeCCtx(zc);
-	if (rc)
-		return rc;
-	*out = json_pack("{s:s, s:I, s:I, s:s, s:o}", "path", path, "bytes", (json_int_t)f.bytes,
-			 "data_bytes", (json_int_t)d.bytes, "sha256", f.sha256, "zstd_bytes",
-			 zstd ? json_integer((json_int_t)f.zstd_bytes) : json_null());
-	return 0;
+	const struct output_facts *f = &c->out;
+	return json_pack("{s:s, s:I, s:I, s:s, s:o}", "path", c->out_path, "bytes", (json_int_t)f->bytes,
+			 "data_bytes", (json_int_t)f->data_bytes, "sha256", f->sha256, "zstd_bytes",
+			 f->has_zstd ? json_integer((json_int_t)f->zstd_bytes) : json_null());
 }
 
 /* The input as mapped: the model's digest (computed while the tensors
@@ -330,12 +263,7 @@ static json_t *deepshape_json(const struct ggpack_conversion *c)
 int ggpack_conversion_report(struct ggpack_ctx *ctx, const struct ggpack_conversion *c,
 			     const char *command, char **out)
 {
-	json_t *output = json_null(), *tensors = json_array();
-	int rc = c->out_path ? output_json(ctx, c->out_path, c->out_data_path, c->o.zstd_level, &output) : 0;
-	if (rc) {
-		json_decref(tensors);
-		return rc;
-	}
+	json_t *output = c->out_path && c->out.known ? output_json(c) : json_null(), *tensors = json_array();
 	for (size_t i = 0; i < c->m->n_tensors; i++)
 		json_array_append_new(tensors, tensor_json(c, i));
 	json_t *r = json_pack("{s:s, s:{s:s, s:s}, s:s, s:o, s:o, s:o, s:o, s:o, s:o}",

@@ -318,11 +318,12 @@ static int sink_finish(struct ggpack_ctx *ctx, struct splice_sink *sink, int rc,
 }
 
 static int write_data_file(struct ggpack_ctx *ctx, const struct save_plan *p, int fd,
-			   const char *path)
+			   const char *path, const struct sink_tap *tap)
 {
 	static const uint8_t zeros[DATA_ALIGN];
 	struct splice_sink sink;
 	splice_sink_init_fd(&sink, fd);
+	sink.tap = tap;
 	int rc = 0;
 	for (size_t i = 0; !rc && i < p->n_chunks; i++) {
 		if (p->chunks[i].offset > sink.written)
@@ -338,10 +339,11 @@ static int write_data_file(struct ggpack_ctx *ctx, const struct save_plan *p, in
 }
 
 static int write_model_file(struct ggpack_ctx *ctx, const struct ggpack_model *m,
-			    const struct save_plan *p, int fd, const char *path)
+			    const struct save_plan *p, int fd, const char *path, const struct sink_tap *tap)
 {
 	struct splice_sink sink;
 	splice_sink_init_fd(&sink, fd);
+	sink.tap = tap;
 	int rc = splice_write(&m->scan, m->file.data, m->file.size, p->edits, p->n_edits, &sink);
 	return sink_finish(ctx, &sink, rc, path);
 }
@@ -415,20 +417,22 @@ static int close_and_rename(struct ggpack_ctx *ctx, int *fd, char **tmp, const c
 	return 0;
 }
 
+/* Both into temporary files, the model file first (the order a digest of
+ * the two as one stream reads them in); then renamed into place. */
 static int save_files(struct ggpack_ctx *ctx, const struct ggpack_model *m, const char *path,
-		      const struct save_plan *p, struct save_files *f)
+		      const struct save_plan *p, const struct save_taps *taps, struct save_files *f)
 {
 	int rc = 0;
+	if ((f->model_fd = open_temp(ctx, path, &f->model_tmp)) < 0)
+		return f->model_fd;
+	if ((rc = write_model_file(ctx, m, p, f->model_fd, path, taps ? taps->model : NULL)))
+		return rc;
 	if (f->data_path) {
 		if ((f->data_fd = open_temp(ctx, f->data_path, &f->data_tmp)) < 0)
 			return f->data_fd;
-		if ((rc = write_data_file(ctx, p, f->data_fd, f->data_path)))
+		if ((rc = write_data_file(ctx, p, f->data_fd, f->data_path, taps ? taps->data : NULL)))
 			return rc;
 	}
-	if ((f->model_fd = open_temp(ctx, path, &f->model_tmp)) < 0)
-		return f->model_fd;
-	if ((rc = write_model_file(ctx, m, p, f->model_fd, path)))
-		return rc;
 	/* data first: a model never names a data file that is not in place */
 	if (f->data_path && (rc = close_and_rename(ctx, &f->data_fd, &f->data_tmp, f->data_path)))
 		return rc;
@@ -439,7 +443,7 @@ static int save_files(struct ggpack_ctx *ctx, const struct ggpack_model *m, cons
 
 int save_model(struct ggpack_ctx *ctx, const struct ggpack_model *m, const char *path,
 	       const struct ggpack_save_options *options, const struct save_changes *ch,
-	       bool *wrote_external)
+	       const struct save_taps *taps, bool *wrote_external)
 {
 	struct ggpack_save_options o = options ? *options : (struct ggpack_save_options){ 0 };
 	struct save_files f = { .data_fd = -1, .model_fd = -1 };
@@ -461,7 +465,7 @@ int save_model(struct ggpack_ctx *ctx, const struct ggpack_model *m, const char 
 			rc = ctx_fail(ctx, GGPACK_E_NOMEM, "%s: out of memory", path);
 	}
 	if (!rc)
-		rc = save_files(ctx, m, path, &p, &f);
+		rc = save_files(ctx, m, path, &p, taps, &f);
 	if (!rc && wrote_external)
 		*wrote_external = external;
 	files_cleanup(&f);
@@ -472,5 +476,5 @@ int save_model(struct ggpack_ctx *ctx, const struct ggpack_model *m, const char 
 int ggpack_model_save(struct ggpack_ctx *ctx, const struct ggpack_model *m, const char *path,
 		      const struct ggpack_save_options *options)
 {
-	return save_model(ctx, m, path, options, NULL, NULL);
+	return save_model(ctx, m, path, options, NULL, NULL, NULL);
 }

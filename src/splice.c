@@ -29,6 +29,8 @@ void splice_sink_init_mem(struct splice_sink *sink)
 
 static int write_all(struct splice_sink *s, const uint8_t *p, size_t len)
 {
+	if (s->tap)
+		s->tap->add(s->tap->arg, p, len);
 	while (len) {
 		ssize_t n = write(s->fd, p, len);
 		if (n < 0 && errno == EINTR)

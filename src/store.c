@@ -480,16 +480,24 @@ int ggpack_conversion_save(struct ggpack_ctx *ctx, struct ggpack_conversion *c, 
 	bool external = false;
 	if (c->o.discard_data)
 		return ctx_fail(ctx, GGPACK_E_USAGE, "%s: this conversion kept no contents (discard_data)", path);
-	int rc = store_make(ctx, c, &s, &ch);
-	if (rc)
+	struct save_taps taps;
+	struct output_digest *d = output_digest_new(c->o.zstd_level, &taps);
+	int rc = d ? store_make(ctx, c, &s, &ch) : ctx_fail(ctx, GGPACK_E_NOMEM, "%s: out of memory", path);
+	if (rc) {
+		output_digest_free(d);
 		return rc;
-	rc = save_model(ctx, c->m, path, options, &ch, &external);
+	}
+	rc = save_model(ctx, c->m, path, options, &ch, &taps, &external);
 	store_free(s);
 	free(c->out_path);
 	free(c->out_data_path);
 	c->out_path = c->out_data_path = NULL;
-	if (rc)
+	c->out = (struct output_facts){ 0 };
+	if (rc) {
+		output_digest_free(d);
 		return rc;
+	}
+	output_digest_finish(d, &c->out);
 	size_t len = strlen(path) + 6;
 	c->out_path = strdup(path);
 	c->out_data_path = external ? malloc(len) : NULL;
