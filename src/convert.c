@@ -328,7 +328,8 @@ static int finish(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i,
 	struct values orig = { w, NULL };
 	int rc = c->o.deepshape ? values_open(ctx, c, i, false, &orig) : 0;
 	if (!rc)
-		rc = c->o.rf8 ? conv_rf8(ctx, c, i, w, orig.in) : conv_plain(ctx, c, i, w, orig.in);
+		rc = c->o.rf8 ? conv_rf8(ctx, c, i, w, orig.in, orig.in != w && !orig.copy)
+			      : conv_plain(ctx, c, i, w, orig.in);
 	if (c->o.deepshape)
 		values_close(c, i, &orig);
 	return rc;

@@ -30,6 +30,8 @@ struct sums_job {
 	double r;                  /* the floors tried are T[k] = r 2^-k */
 	double T[FLOOR_STEPS + 1];
 	struct chunk_sums *out;
+	const struct ggpack_model *m;       /* with t: orig is t in m's mapped file, */
+	const struct index_tensor *t;       /* given back chunk by chunk; else NULL */
 };
 
 /* Sums over a chunk go to 4 lanes (element i to lane i % 4), vectors of
@@ -151,6 +153,8 @@ static void error_chunk(void *arg, size_t c, unsigned worker)
 		s->max_abs = max[l] > s->max_abs ? max[l] : s->max_abs;
 	s->zeros = zeros;
 	s->underflows = underflows;
+	if (j->t) /* the last pass over orig: its pages go now, not with the tensor */
+		model_release_range(j->m, j->t, b, e - b);
 }
 
 static int run_sums(struct sums_job *j, void (*fn)(void *, size_t, unsigned), struct chunk_sums *total)
@@ -328,7 +332,7 @@ static int encode(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, siz
 }
 
 int conv_rf8(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, const float *w,
-	     const float *orig)
+	     const float *orig, bool orig_in_place)
 {
 	const struct index_tensor *t = &c->m->tensors[i];
 	struct conv_tensor *ct = &c->t[i];
@@ -339,7 +343,8 @@ int conv_rf8(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, cons
 	const float *enc = saturate ? sat : w;
 	double tab[256];
 	uint8_t *codes = malloc(n + 1);
-	struct sums_job j = { .w = enc, .orig = orig, .codes = codes, .tab = tab, .n = n };
+	struct sums_job j = { .w = enc, .orig = orig, .codes = codes, .tab = tab, .n = n,
+			      .m = c->m, .t = orig_in_place ? t : NULL };
 	struct chunk_sums s;
 	if (!codes || (saturate && !sat)) {
 		free(codes);
