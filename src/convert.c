@@ -325,11 +325,12 @@ static void values_close(const struct ggpack_conversion *c, size_t i, struct val
  * (DeepShape already applied); orig re-read when w was changed. */
 static int finish(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, const float *w)
 {
+	if (c->o.rf8) /* after DeepShape, RF8 reads the originals itself */
+		return conv_rf8(ctx, c, i, w, c->o.deepshape ? NULL : w);
 	struct values orig = { w, NULL };
 	int rc = c->o.deepshape ? values_open(ctx, c, i, false, &orig) : 0;
 	if (!rc)
-		rc = c->o.rf8 ? conv_rf8(ctx, c, i, w, orig.in, orig.in != w && !orig.copy)
-			      : conv_plain(ctx, c, i, w, orig.in);
+		rc = conv_plain(ctx, c, i, w, orig.in);
 	if (c->o.deepshape)
 		values_close(c, i, &orig);
 	return rc;

@@ -103,12 +103,12 @@ static inline size_t conv_dtype_size(int dtype)
 }
 
 /* convert_rf8.c: RF8 of one selected tensor: w (float32 working values,
- * not written) against orig (the input, may be w itself); fills rf8, E,
- * floor, codes or values, err, bits. With orig_in_place (orig is the
- * tensor in the mapped file, and not w), each chunk of it is given back
- * once the one pass that reads it is done. */
+ * not written) against orig (the input, may be w itself; NULL: read from
+ * the tensor by the one pass that needs it, a span at a time, its pages
+ * given back chunk by chunk, so no copy of it is held); fills rf8, E,
+ * floor, codes or values, err, bits. */
 int conv_rf8(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, const float *w,
-	     const float *orig, bool orig_in_place);
+	     const float *orig);
 /* The tensor's new values without RF8 (DeepShape alone): w in its dtype. */
 int conv_plain(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, const float *w,
 	       const float *orig);

@@ -30,8 +30,8 @@ struct sums_job {
 	double r;                  /* the floors tried are T[k] = r 2^-k */
 	double T[FLOOR_STEPS + 1];
 	struct chunk_sums *out;
-	const struct ggpack_model *m;       /* with t: orig is t in m's mapped file, */
-	const struct index_tensor *t;       /* given back chunk by chunk; else NULL */
+	const struct ggpack_model *m;       /* orig NULL: the originals are tensor t */
+	const struct index_tensor *t;       /* of m, read span by span (see error_chunk) */
 };
 
 /* Sums over a chunk go to 4 lanes (element i to lane i % 4), vectors of
@@ -123,6 +123,18 @@ static inline void floor_block(const float *restrict w, uint8_t *restrict codes,
 	*underflows += u;
 }
 
+/* The originals of a span: in memory, or read from the tensor into buf
+ * (float16, bfloat16 or float64 widened or narrowed as everywhere). */
+#define ORIG_SPAN 1024
+
+static const float *orig_span(const struct sums_job *j, size_t at, size_t n, float *buf)
+{
+	if (j->orig)
+		return j->orig + at;
+	tensor_read_f32_range(j->t, at, n, buf);
+	return buf;
+}
+
 SIMD_CLONES
 static void error_chunk(void *arg, size_t c, unsigned worker)
 {
@@ -132,19 +144,24 @@ static void error_chunk(void *arg, size_t c, unsigned worker)
 	v4d sq = { 0 }, err = { 0 }, max = { 0 };
 	uint64_t zeros = 0, underflows = 0;
 	uint32_t floor_bits = u32_of(j->floor_f);
+	float buf[ORIG_SPAN];
 	(void)worker;
-	for (size_t blk = b; blk < e; blk += ERR_BLOCK) {
-		size_t n = e - blk < ERR_BLOCK ? e - blk : ERR_BLOCK;
-		uint8_t *codes = j->codes + blk;
-		floor_block(j->w + blk, codes, n, floor_bits, &zeros, &underflows);
-		for (size_t k = 0; k < n; k += 4) {
-			v4d o, t;
-			load_four(j->orig + blk + k, codes + k, j->tab, n - k < 4 ? n - k : 4, &o, &t);
-			v4d d = (v4d)((v4l)(o - t) & 0x7fffffffffffffff);
-			sq += o * o;
-			err += d * d;
-			v4l more = d > max;
-			max = (v4d)(((v4l)d & more) | ((v4l)max & ~more));
+	for (size_t span = b; span < e; span += ORIG_SPAN) {
+		size_t end = e - span < ORIG_SPAN ? e : span + ORIG_SPAN;
+		const float *orig = orig_span(j, span, end - span, buf) - span;
+		for (size_t blk = span; blk < end; blk += ERR_BLOCK) {
+			size_t n = end - blk < ERR_BLOCK ? end - blk : ERR_BLOCK;
+			uint8_t *codes = j->codes + blk;
+			floor_block(j->w + blk, codes, n, floor_bits, &zeros, &underflows);
+			for (size_t k = 0; k < n; k += 4) {
+				v4d o, t;
+				load_four(orig + blk + k, codes + k, j->tab, n - k < 4 ? n - k : 4, &o, &t);
+				v4d d = (v4d)((v4l)(o - t) & 0x7fffffffffffffff);
+				sq += o * o;
+				err += d * d;
+				v4l more = d > max;
+				max = (v4d)(((v4l)d & more) | ((v4l)max & ~more));
+			}
 		}
 	}
 	s->sum_sq = lanes_sum(&sq);
@@ -153,7 +170,7 @@ static void error_chunk(void *arg, size_t c, unsigned worker)
 		s->max_abs = max[l] > s->max_abs ? max[l] : s->max_abs;
 	s->zeros = zeros;
 	s->underflows = underflows;
-	if (j->t) /* the last pass over orig: its pages go now, not with the tensor */
+	if (!j->orig) /* the one pass over the originals: their pages go now */
 		model_release_range(j->m, j->t, b, e - b);
 }
 
@@ -332,7 +349,7 @@ static int encode(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, siz
 }
 
 int conv_rf8(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, const float *w,
-	     const float *orig, bool orig_in_place)
+	     const float *orig)
 {
 	const struct index_tensor *t = &c->m->tensors[i];
 	struct conv_tensor *ct = &c->t[i];
@@ -343,8 +360,7 @@ int conv_rf8(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, cons
 	const float *enc = saturate ? sat : w;
 	double tab[256];
 	uint8_t *codes = malloc(n + 1);
-	struct sums_job j = { .w = enc, .orig = orig, .codes = codes, .tab = tab, .n = n,
-			      .m = c->m, .t = orig_in_place ? t : NULL };
+	struct sums_job j = { .w = enc, .orig = orig, .codes = codes, .tab = tab, .n = n, .m = c->m, .t = t };
 	struct chunk_sums s;
 	if (!codes || (saturate && !sat)) {
 		free(codes);
