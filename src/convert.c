@@ -132,7 +132,6 @@ void ggpack_conversion_free(struct ggpack_conversion *c)
 		close(c->spill_fd);
 	free(c->t);
 	free(c->out_path);
-	free(c->out_data_path);
 	free(c->init_options);
 	free(c);
 }
@@ -322,7 +321,8 @@ static void values_close(const struct ggpack_conversion *c, size_t i, struct val
 }
 
 /* The new contents of selected tensor i from its working values w
- * (DeepShape already applied); orig re-read when w was changed. */
+ * (DeepShape already applied); when w was changed, the originals are read
+ * again for the error figures. */
 static int finish(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, const float *w)
 {
 	if (c->o.rf8) /* after DeepShape, RF8 reads the originals itself */

@@ -56,7 +56,6 @@ static inline const char *conv_skip(const struct conv_tensor *ct)
 
 /* What the report says of the written output (output.c). */
 struct output_facts {
-	bool known;                /* a save wrote the output */
 	uint64_t bytes, data_bytes;
 	char sha256[65];           /* of the model file */
 	bool has_zstd;
@@ -76,8 +75,8 @@ struct ggpack_conversion {
 	struct conv_tensor *t;         /* one per model tensor */
 	bool has_ds_model;
 	struct ggpack_deepshape_result ds; /* scope model */
-	char *out_path, *out_data_path;    /* where ggpack_conversion_save wrote it */
-	struct output_facts out;           /* and what it wrote */
+	char *out_path;                    /* where ggpack_conversion_save wrote it, */
+	struct output_facts out;           /* and what (when out_path is set) */
 	char *init_options;                /* ggpack_init's: the metadata ggpack.init */
 	char input_sha256[65];             /* the input model file's digest; "" until known */
 	int spill_fd;                      /* o.spill_dir's unlinked file, or -1 */

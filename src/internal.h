@@ -391,11 +391,10 @@ struct save_taps {
 	const struct sink_tap *model, *data;
 };
 
-/* ggpack_model_save with changes applied (ch and taps may be NULL);
- * *wrote_external (may be NULL) says whether a data file was written. */
+/* ggpack_model_save with changes applied (ch and taps may be NULL). */
 int save_model(struct ggpack_ctx *ctx, const struct ggpack_model *m, const char *path,
 	       const struct ggpack_save_options *options, const struct save_changes *ch,
-	       const struct save_taps *taps, bool *wrote_external);
+	       const struct save_taps *taps);
 
 /* ---- model.c, index.c: the loaded model ---------------------------------- */
 

@@ -76,7 +76,7 @@ void output_digest_finish(struct output_digest *d, struct output_facts *out)
 {
 	if (d->zc)
 		zstd_feed(d, NULL, 0, ZSTD_e_end);
-	*out = (struct output_facts){ true, d->bytes, d->data_bytes, "", d->zc != NULL, d->zstd_bytes };
+	*out = (struct output_facts){ d->bytes, d->data_bytes, "", d->zc != NULL, d->zstd_bytes };
 	sha256_hex(&d->sha, out->sha256);
 	output_digest_free(d);
 }

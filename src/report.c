@@ -263,7 +263,7 @@ static json_t *deepshape_json(const struct ggpack_conversion *c)
 int ggpack_conversion_report(struct ggpack_ctx *ctx, const struct ggpack_conversion *c,
 			     const char *command, char **out)
 {
-	json_t *output = c->out_path && c->out.known ? output_json(c) : json_null(), *tensors = json_array();
+	json_t *output = c->out_path ? output_json(c) : json_null(), *tensors = json_array();
 	for (size_t i = 0; i < c->m->n_tensors; i++)
 		json_array_append_new(tensors, tensor_json(c, i));
 	json_t *r = json_pack("{s:s, s:{s:s, s:s}, s:s, s:o, s:o, s:o, s:o, s:o, s:o}",

@@ -443,7 +443,7 @@ static int save_files(struct ggpack_ctx *ctx, const struct ggpack_model *m, cons
 
 int save_model(struct ggpack_ctx *ctx, const struct ggpack_model *m, const char *path,
 	       const struct ggpack_save_options *options, const struct save_changes *ch,
-	       const struct save_taps *taps, bool *wrote_external)
+	       const struct save_taps *taps)
 {
 	struct ggpack_save_options o = options ? *options : (struct ggpack_save_options){ 0 };
 	struct save_files f = { .data_fd = -1, .model_fd = -1 };
@@ -466,8 +466,6 @@ int save_model(struct ggpack_ctx *ctx, const struct ggpack_model *m, const char 
 	}
 	if (!rc)
 		rc = save_files(ctx, m, path, &p, taps, &f);
-	if (!rc && wrote_external)
-		*wrote_external = external;
 	files_cleanup(&f);
 	plan_free(&p, m->n_tensors);
 	return rc;
@@ -476,5 +474,5 @@ int save_model(struct ggpack_ctx *ctx, const struct ggpack_model *m, const char 
 int ggpack_model_save(struct ggpack_ctx *ctx, const struct ggpack_model *m, const char *path,
 		      const struct ggpack_save_options *options)
 {
-	return save_model(ctx, m, path, options, NULL, NULL, NULL);
+	return save_model(ctx, m, path, options, NULL, NULL);
 }

@@ -477,7 +477,6 @@ int ggpack_conversion_save(struct ggpack_ctx *ctx, struct ggpack_conversion *c, 
 {
 	struct store *s;
 	struct save_changes ch;
-	bool external = false;
 	if (c->o.discard_data)
 		return ctx_fail(ctx, GGPACK_E_USAGE, "%s: this conversion kept no contents (discard_data)", path);
 	struct save_taps taps;
@@ -487,23 +486,16 @@ int ggpack_conversion_save(struct ggpack_ctx *ctx, struct ggpack_conversion *c, 
 		output_digest_free(d);
 		return rc;
 	}
-	rc = save_model(ctx, c->m, path, options, &ch, &taps, &external);
+	rc = save_model(ctx, c->m, path, options, &ch, &taps);
 	store_free(s);
 	free(c->out_path);
-	free(c->out_data_path);
-	c->out_path = c->out_data_path = NULL;
-	c->out = (struct output_facts){ 0 };
+	c->out_path = NULL;
 	if (rc) {
 		output_digest_free(d);
 		return rc;
 	}
 	output_digest_finish(d, &c->out);
-	size_t len = strlen(path) + 6;
-	c->out_path = strdup(path);
-	c->out_data_path = external ? malloc(len) : NULL;
-	if (c->out_data_path)
-		snprintf(c->out_data_path, len, "%s.data", path);
-	if (!c->out_path || (external && !c->out_data_path))
+	if (!(c->out_path = strdup(path)))
 		return ctx_fail(ctx, GGPACK_E_NOMEM, "%s: out of memory", path);
 	return 0;
 }
