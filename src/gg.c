@@ -34,8 +34,9 @@ double ggpack_gg_rho(size_t i)
 }
 
 /* Eight independent accumulators: the compiler can keep them in vector
- * registers without reassociating anything, and the order of additions is
- * fixed, so the sums do not depend on who calls. */
+ * registers without reassociating anything (two AVX2 vectors each in the
+ * clone: the same additions in the same order), and the order of additions
+ * is fixed, so the sums do not depend on who calls. */
 #define SUMS_BODY(x, n)                                                              \
 	double a[8] = { 0 }, b[8] = { 0 }, c[8] = { 0 };                             \
 	size_t i = 0;                                                                \
@@ -59,6 +60,7 @@ double ggpack_gg_rho(size_t i)
 	}                                                                            \
 	s->n += (double)(n);
 
+SIMD_CLONES
 void ggpack_gg_sums_add_f32(struct ggpack_gg_sums *s, const float *x, size_t n)
 {
 	SUMS_BODY(x, n)
