@@ -194,20 +194,17 @@ static void grid_count_chunk(void *arg, size_t c, unsigned worker)
 	}
 }
 
-int hist_grid_parts(float *const *parts, const size_t *lens, size_t n_parts, int grid,
-		    struct ggpack_hist **out)
+/* The histogram once the largest magnitude's bits are known. */
+static int hist_grid_with_max(float *const *parts, const size_t *lens, size_t n_parts, int grid, uint32_t max_bits,
+			   struct ggpack_hist **out)
 {
-	float max = 0, scale = ldexpf(1.0f, grid);
+	float max, scale = ldexpf(1.0f, grid);
 	size_t n = 0;
-	for (size_t p = 0; p < n_parts; p++) {
-		uint32_t bits = tensor_max_abs_bits_parallel(parts[p], lens[p], 0);
-		float m;
-		if (bits >= 0x7f800000)
-			return GGPACK_E_INVALID; /* NaN or infinity */
-		memcpy(&m, &bits, 4);
-		max = m > max ? m : max;
+	if (max_bits >= 0x7f800000)
+		return GGPACK_E_INVALID; /* NaN or infinity */
+	memcpy(&max, &max_bits, 4);
+	for (size_t p = 0; p < n_parts; p++)
 		n += lens[p];
-	}
 	/* levels lie in [-rint(max scale), rint(max scale)] */
 	double qhi = rint((double)max * scale), qlo = -qhi;
 	if (qhi - qlo >= DENSE_MAX_BINS)
@@ -238,10 +235,26 @@ int hist_grid_parts(float *const *parts, const size_t *lens, size_t n_parts, int
 	return rc;
 }
 
-int ggpack_hist_from_grid_f32(const float *x, size_t n, int grid, struct ggpack_hist **out)
+int hist_grid_parts(float *const *parts, const size_t *lens, size_t n_parts, int grid,
+		    struct ggpack_hist **out)
+{
+	uint32_t max = 0;
+	for (size_t p = 0; p < n_parts; p++) {
+		uint32_t bits = tensor_max_abs_bits_parallel(parts[p], lens[p], 0);
+		max = bits > max ? bits : max;
+	}
+	return hist_grid_with_max(parts, lens, n_parts, grid, max, out);
+}
+
+int hist_grid_f32_max(const float *x, size_t n, int grid, uint32_t max_bits, struct ggpack_hist **out)
 {
 	float *part = (float *)(uintptr_t)x; /* read only */
-	return hist_grid_parts(&part, &n, 1, grid, out);
+	return hist_grid_with_max(&part, &n, 1, grid, max_bits, out);
+}
+
+int ggpack_hist_from_grid_f32(const float *x, size_t n, int grid, struct ggpack_hist **out)
+{
+	return hist_grid_f32_max(x, n, grid, tensor_max_abs_bits_parallel(x, n, 0), out);
 }
 
 int ggpack_hist_from_counts(const int64_t *symbols, const uint64_t *counts, size_t k,

@@ -239,7 +239,8 @@ static int measure(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i
 	ggpack_gg_sums_add_f32(&s, w, t->params);
 	ct->has_gg = ggpack_gg_fit(&s, &ct->gg) == 0;
 	ct->hash = values_hash(w, t->params);
-	int rc = ggpack_hist_from_grid_f32(w, t->params, c->o.grid, &h);
+	ct->max_bits = tensor_max_abs_bits_parallel(w, t->params, 0);
+	int rc = hist_grid_f32_max(w, t->params, c->o.grid, ct->max_bits, &h);
 	if (rc == GGPACK_E_INVALID && ct->skip) {
 		/* a mask of -inf and the like: not a weight, not measured */
 		ct->measured = ct->has_gg = false;

@@ -16,6 +16,7 @@ struct conv_tensor {
 	struct ggpack_gg gg;
 	struct ggpack_bits bits_before;
 	uint64_t hash;                 /* of its float32 values: diff matches renamed tensors */
+	uint32_t max_bits;             /* max |value| bits, for RF8 of the same values */
 	/* selected tensors only */
 	bool has_ds;
 	struct ggpack_deepshape_result ds; /* scope tensor */

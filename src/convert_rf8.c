@@ -330,16 +330,15 @@ static int fail_nomem(struct ggpack_ctx *ctx, const struct ggpack_conversion *c,
 			c->m->tensors[i].name);
 }
 
-/* Codes, E and floor of tensor i. */
+/* Codes, E and floor of tensor i from w, whose max |w| bits are max_bits. */
 static int encode(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t i, const float *w,
-		  uint8_t *codes, double *tab, struct sums_job *j)
+		  uint32_t max_bits, uint8_t *codes, double *tab, struct sums_job *j)
 {
 	const struct index_tensor *t = &c->m->tensors[i];
 	struct conv_tensor *ct = &c->t[i];
 	int dtype = t->proto->data_type;
 	double value = c->o.floor == GGPACK_FLOOR_VALUE ? c->o.floor_value : 0;
-	int rc = ggpack_rf8_encode(ctx, t->name, GGPACK_DTYPE_FLOAT, w, t->params, c->o.rounding, value,
-				   codes, &ct->E);
+	int rc = rf8_encode_f32_max(ctx, t->name, w, t->params, c->o.rounding, value, max_bits, codes, &ct->E);
 	if (rc == GGPACK_E_INVALID)
 		return ctx_prefix(ctx, rc, "%s: ", c->m->path);
 	if (rc)
@@ -367,7 +366,9 @@ int conv_rf8(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, cons
 	struct conv_tensor *ct = &c->t[i];
 	size_t n = t->params, width = conv_dtype_size(t->proto->data_type);
 	float limit = rf8_max_held(t->proto->data_type);
-	bool saturate = tensor_max_abs_bits_parallel(w, n, 0) > u32_of(limit); /* a NaN too: kept, then named */
+	/* the values measured: their largest magnitude is known */
+	uint32_t max_bits = orig == w ? ct->max_bits : tensor_max_abs_bits_parallel(w, n, 0);
+	bool saturate = max_bits > u32_of(limit); /* a NaN too: kept, then named */
 	float *sat = saturate ? saturated(w, n, limit) : NULL;
 	const float *enc = saturate ? sat : w;
 	double tab[256];
@@ -379,7 +380,8 @@ int conv_rf8(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, cons
 		free(sat);
 		return fail_nomem(ctx, c, i);
 	}
-	int rc = encode(ctx, c, i, enc, codes, tab, &j);
+	uint32_t enc_max = sat ? tensor_max_abs_bits_parallel(sat, n, 0) : max_bits;
+	int rc = encode(ctx, c, i, enc, enc_max, codes, tab, &j);
 	if (!rc && run_sums(&j, error_chunk, &s))
 		rc = fail_nomem(ctx, c, i);
 	if (!rc)

@@ -357,6 +357,13 @@ struct ggpack_hist {
  * one. GGPACK_E_INVALID when a value is not finite. */
 int hist_grid_parts(float *const *parts, const size_t *lens, size_t n_parts, int grid,
 		    struct ggpack_hist **out);
+/* The same for one buffer whose max |x| bits (tensor_max_abs_bits with no
+ * floor) the caller has: the pass that finds them is not made again. */
+int hist_grid_f32_max(const float *x, size_t n, int grid, uint32_t max_bits, struct ggpack_hist **out);
+/* ggpack_rf8_encode of float32 values whose max |x| bits (no floor) the
+ * caller has, for the same reason. */
+int rf8_encode_f32_max(struct ggpack_ctx *ctx, const char *name, const float *x, size_t n,
+		       enum ggpack_rounding rounding, double floor, uint32_t max_bits, uint8_t *codes, int *E);
 /* The histogram of dense counts (bins[i] is the count of symbol base + i)
  * and of symbols outside their span, sorted (or NULL, 0); with no bins,
  * the histogram of the sorted symbols alone. */

@@ -161,6 +161,8 @@ struct rf8_job {
 	const char *name;
 	enum ggpack_rounding rounding;
 	double floor;
+	bool max_known;     /* max_bits holds max |x| bits over all x (no floor) */
+	uint32_t max_bits;
 };
 
 static int not_finite(const struct rf8_job *job, size_t i, double v)
@@ -196,7 +198,10 @@ static int e_of_f32(const struct rf8_job *job, const float *x, size_t n, int *E,
 	int32_t floor;
 	size_t i;
 	memcpy(&floor, &ffloor, 4);
-	int32_t max = (int32_t)tensor_max_abs_bits_parallel(x, n, (uint32_t)floor);
+	/* at or above the floor: the largest magnitude, or 0 when it is under
+	 * the floor (as tensor_max_abs_bits counts it) */
+	int32_t max = job->max_known ? (int32_t)job->max_bits >= floor ? (int32_t)job->max_bits : 0
+				     : (int32_t)tensor_max_abs_bits_parallel(x, n, (uint32_t)floor);
 	if (max >= 0x7f800000) {
 		for (i = 0;; i++)
 			if (!isfinite(x[i]))
@@ -409,11 +414,21 @@ static float *widen_16(int dtype, const uint16_t *x, size_t n)
 	return w;
 }
 
+int rf8_encode_f32_max(struct ggpack_ctx *ctx, const char *name, const float *x, size_t n,
+		       enum ggpack_rounding rounding, double floor, uint32_t max_bits, uint8_t *codes, int *E)
+{
+	pthread_once(&rf8_once, rf8_init);
+	struct rf8_job job = { ctx, name, rounding, floor > 0 ? floor : 0, true, max_bits };
+	if (rounding != GGPACK_ROUND_NEAREST && rounding != GGPACK_ROUND_PAPER)
+		return ctx_fail(ctx, GGPACK_E_USAGE, "unknown RF8 rounding %d", (int)rounding);
+	return encode_f32(&job, x, n, codes, E);
+}
+
 int ggpack_rf8_encode(struct ggpack_ctx *ctx, const char *name, int dtype, const void *values,
 		      size_t n, enum ggpack_rounding rounding, double floor, uint8_t *codes, int *E)
 {
 	pthread_once(&rf8_once, rf8_init);
-	struct rf8_job job = { ctx, name, rounding, floor > 0 ? floor : 0 };
+	struct rf8_job job = { ctx, name, rounding, floor > 0 ? floor : 0, false, 0 };
 	if (rounding != GGPACK_ROUND_NEAREST && rounding != GGPACK_ROUND_PAPER)
 		return ctx_fail(ctx, GGPACK_E_USAGE, "unknown RF8 rounding %d", (int)rounding);
 	switch (dtype) {
