@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_c_stableInBuffer, see ggpack_zstd_bits */
 #include <zstd.h>
 
 #include "internal.h"
@@ -362,6 +363,12 @@ int ggpack_zstd_bits(struct ggpack_ctx *ctx, const uint8_t *codes, size_t n, int
 		return ctx_fail(ctx, GGPACK_E_NOMEM, "zstd: out of memory");
 	ZSTD_CCtx_setParameter(z, ZSTD_c_compressionLevel, level);
 	ZSTD_CCtx_setPledgedSrcSize(z, n);
+	/* the codes stay put until the frame ends, so zstd may match in them
+	 * where they are instead of copying them into a window buffer of its
+	 * own (the size of the window: 2 MiB a worker at level 3). The same
+	 * bytes come out; a libzstd that does not know the parameter refuses
+	 * it, and then just copies. */
+	ZSTD_CCtx_setParameter(z, ZSTD_c_stableInBuffer, 1);
 	ZSTD_inBuffer in = { codes, n, 0 };
 	do {
 		ZSTD_outBuffer o = { buf, sizeof buf, 0 };
