@@ -101,6 +101,8 @@ struct ds_state {
 		size_t budget;         /* see ds_plan_make */
 	} collecting;
 	size_t n_slots;            /* a plan's run counters (ds_plan_apply) */
+	bool narrowed;             /* a counted plan's bin tables keep mu_q -+ P's bins alone: */
+	size_t narrow_from, narrow_bins; /* window bin narrow_from is table bin 0 */
 	unsigned fine;             /* a plan's: fine bins an edge bin is cut into (0: not cut) */
 	uint32_t *fine_counts;     /* while refining: per worker, per edge bin, per fine bin */
 };
@@ -147,6 +149,11 @@ int ds_plan_make(struct ggpack_ctx *ctx, const size_t *lens, size_t n_parts, con
 		 const struct ggpack_deepshape_params *params, size_t runs_budget, struct ds_state **plan,
 		 struct ggpack_deepshape_result *result);
 int ds_plan_apply(const struct ds_state *plan, size_t part, float *values);
+/* deepshape_bins.c: a counted plan's bin tables cut to mu_q -+ P once it
+ * is made (the bins of the levels outside keep their q, which a value's
+ * own grid value gives as well): they were sized by the window of every
+ * level present, often several times the range. */
+int ds_plan_narrow(struct ds_state *plan);
 void ds_plan_free(struct ds_state *plan);
 
 #endif

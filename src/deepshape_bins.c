@@ -427,18 +427,23 @@ static float kept_level_value(int64_t L, float delta)
 /* Walks the sub-bins in rank order: a bin inside one target's ranks maps
  * to it (or keeps its q past the counted ranks); the others are edge bins.
  * Bins of levels outside mu_q +- P (counted with every level) keep theirs. */
+/* The bins of mu_q +- P among those of the counted window [lo, hi]. */
+static void counted_range(const struct ds_state *s, size_t *from, size_t *to)
+{
+	int64_t a = s->r.mu_q - s->r.P > s->lo ? s->r.mu_q - s->r.P : s->lo;
+	int64_t b = s->r.mu_q + s->r.P < s->hi ? s->r.mu_q + s->r.P : s->hi;
+	*from = (size_t)(a - s->lo) * s->sub;
+	*to = b >= a ? (size_t)(b - s->lo + 1) * s->sub : *from;
+}
+
 static int bins_map(struct ds_state *s)
 {
 	size_t levels = s->direct ? (size_t)(s->hi - s->lo + 1) : s->last - s->first;
 	size_t n_bins = levels * s->sub, cap = 16, ti = 0;
 	size_t in_from = 0, in_to = n_bins;
 	float delta = (float)s->delta;
-	if (s->counted) { /* mu_q +- P within [lo, hi]: no element lies outside */
-		int64_t a = s->r.mu_q - s->r.P > s->lo ? s->r.mu_q - s->r.P : s->lo;
-		int64_t b = s->r.mu_q + s->r.P < s->hi ? s->r.mu_q + s->r.P : s->hi;
-		in_from = (size_t)(a - s->lo) * s->sub;
-		in_to = b >= a ? (size_t)(b - s->lo + 1) * s->sub : in_from;
-	}
+	if (s->counted) /* mu_q +- P within [lo, hi]: no element lies outside */
+		counted_range(s, &in_from, &in_to);
 	uint64_t rank = 0;
 	s->bin_target_mem = malloc((n_bins + 1) * sizeof *s->bin_target);
 	s->bin_value_mem = malloc((n_bins + 1) * sizeof *s->bin_value);
@@ -616,6 +621,20 @@ static inline void assign_block(const struct ds_state *s, const float *x, float 
 		memcpy(dst, out, n * sizeof *dst);
 }
 
+/* A narrowed plan's bins: the window's, less narrow_from, and -1 past the
+ * range, where the value keeps its own grid value (kept). */
+static inline void narrow_bins(const struct ds_state *s, const float *restrict x, size_t n, float *restrict kept,
+			       int32_t *restrict bins)
+{
+	uint32_t from = (uint32_t)s->narrow_from, span = (uint32_t)s->narrow_bins;
+	float scale = s->scale, delta = (float)s->delta;
+	for (size_t k = 0; k < n; k++) {
+		uint32_t b = (uint32_t)bins[k] - from; /* bin -1 wraps past span too */
+		bins[k] = (int32_t)pick_u32(b < span, b, UINT32_MAX);
+		kept[k] = grid_value(x[k], scale, delta);
+	}
+}
+
 /* Chunk c's values x (written to dst unless collecting), block by block;
  * inlined where mode is a constant. */
 static inline __attribute__((always_inline)) void assign_values(const struct ds_state *s, size_t c, const float *x, float *dst,
@@ -628,7 +647,15 @@ static inline __attribute__((always_inline)) void assign_values(const struct ds_
 		size_t n = len - b < BLOCK ? len - b : BLOCK;
 		uint64_t where = (uint64_t)c * CHUNK + b;
 		float *to = dst ? dst + b : NULL; /* collecting writes nothing */
-		if (s->counted && n == BLOCK) {
+		if (s->narrowed && n == BLOCK) { /* a plan applied */
+			block_bins_fine(s, x + b, BLOCK, bins);
+			narrow_bins(s, x + b, BLOCK, kept, bins);
+			assign_block(s, x + b, to, BLOCK, kept, bins, where, eo, mode);
+		} else if (s->narrowed) {
+			block_bins_fine(s, x + b, n, bins);
+			narrow_bins(s, x + b, n, kept, bins);
+			assign_block(s, x + b, to, n, kept, bins, where, eo, mode);
+		} else if (s->counted && n == BLOCK) {
 			block_bins_fine(s, x + b, BLOCK, bins);
 			assign_block(s, x + b, to, BLOCK, NULL, bins, where, eo, mode);
 		} else if (s->counted) {
@@ -809,6 +836,39 @@ static int assign(struct ds_state *s)
 			return ds_nomem(s);
 		s->r.reassigned += s->edges[i].reassigned;
 	}
+	return 0;
+}
+
+/* A table of n bins (and bin -1) from bins [from, from + n) of t. */
+static void *table_slice(const void *t, size_t width, size_t from, size_t n)
+{
+	uint8_t *out = malloc((n + 1) * width);
+	if (out) {
+		memcpy(out, (const uint8_t *)t - width, width); /* bin -1 */
+		memcpy(out + width, (const uint8_t *)t + from * width, n * width);
+	}
+	return out;
+}
+
+int ds_plan_narrow(struct ds_state *s)
+{
+	size_t from, to;
+	if (!s->counted || s->snap || !s->bin_target)
+		return 0;
+	counted_range(s, &from, &to);
+	int32_t *target = table_slice(s->bin_target, sizeof *s->bin_target, from, to - from);
+	float *value = table_slice(s->bin_value, sizeof *s->bin_value, from, to - from);
+	if (!target || !value) {
+		free(target);
+		free(value);
+		return 0; /* the whole tables serve as well */
+	}
+	free(s->bin_target_mem);
+	free(s->bin_value_mem);
+	s->bin_target_mem = target, s->bin_target = target + 1;
+	s->bin_value_mem = value, s->bin_value = value + 1;
+	s->bin_value[-1] = f32_of(ONE_BY_ONE); /* never read: a kept value stands there */
+	s->narrowed = true, s->narrow_from = from, s->narrow_bins = to - from;
 	return 0;
 }
 
