@@ -16,8 +16,17 @@
 
 struct chunk_sums {
 	double sum_sq, err_sq, max_abs;
-	double floor_err[FLOOR_STEPS + 1]; /* [k]: error with the floor r 2^-k; [0]: none */
+	double gain[FLOOR_STEPS + 1]; /* [m]: sum of w^2 - d^2 over the elements under m of the floors tried */
 	uint64_t zeros, underflows;
+};
+
+/* The floor pass's cells: per code and m, how many elements and the sum
+ * of their values (m in the low 4 bits of a cell's index). */
+#define M_CELLS 16
+
+struct floor_cells {
+	uint32_t n[256 * M_CELLS];
+	double s[256 * M_CELLS];
 };
 
 struct sums_job {
@@ -29,6 +38,8 @@ struct sums_job {
 	size_t n;
 	double r;                  /* the floors tried are T[k] = r 2^-k */
 	double T[FLOOR_STEPS + 1];
+	struct floor_cells *cells; /* per worker, a chunk's */
+	uint64_t (*code_m)[256 * M_CELLS]; /* per worker: its elements per cell, every chunk */
 	struct chunk_sums *out;
 	const struct ggpack_model *m;       /* orig NULL: the originals are tensor t */
 	const struct index_tensor *t;       /* of m, read span by span (see error_chunk) */
@@ -62,44 +73,66 @@ static inline void load_four(const float *w, const uint8_t *codes, const double 
 
 /* The error each floor would give. With no floor an element costs its RF8
  * error d^2; under the floor T[k] it costs w^2 instead (E does not move:
- * every floor tried is under max|w|). The thresholds fall with k, so an
- * element lies under T[1..m] for its count m of thresholds above |w|: its
- * w^2 - d^2 goes to bucket m, and floor k costs sum d^2 plus the buckets
- * from k up. m comes from the bits: for doubles >= 0 the bit patterns
- * order like the values, and T[k] = r 2^-k is r's pattern less k 2^52
- * (normal: r is at least 2^-200 or 0), so with D = bits(r) - bits(|w|),
- * |w| < T[k] exactly when k 2^52 < D, and m = clamp((D - 1) >> 52, 0, 12). */
+ * every floor tried is under max|w|), a gain of w^2 - d^2 = 2tw - t^2,
+ * t its code's value. The thresholds fall with k, so an element lies
+ * under T[1..m] for its count m of thresholds above |w|, and floor k costs
+ * the error without a floor plus the gains of the elements with m >= k.
+ * m comes from the bits: for doubles >= 0 the bit patterns order like the
+ * values, and T[k] = r 2^-k is r's pattern less k 2^52 (normal: r is at
+ * least 2^-200 or 0), so with D = bits(r) - bits(|w|), |w| < T[k] exactly
+ * when k 2^52 < D, and m = clamp((D - 1) >> 52, 0, 12).
+ *
+ * Per element the pass only counts it and adds w in the cell of its code
+ * and m: two scalar additions, where twelve masked vector ones per four
+ * elements cost more. A chunk's gains come from its cells (over a cell,
+ * the sum of 2tw - t^2 is 2tS - t^2 N), in one fixed order; the cells'
+ * counts give the codes' histograms, before and after the floor, with no
+ * pass over the codes. */
+#define M_BLOCK 64
 
 SIMD_CLONES
+static void floors_above(const float *restrict w, size_t n, int64_t r_bits, uint8_t *restrict m)
+{
+	for (size_t k = 0; k < n; k++) {
+		double x = w[k];
+		int64_t u;
+		memcpy(&u, &x, 8);
+		int64_t D = r_bits - (u & 0x7fffffffffffffff);
+		int64_t above = (int64_t)((uint64_t)(D - 1) >> 52); /* as a signed shift where D > 0 */
+		above = above < FLOOR_STEPS ? above : FLOOR_STEPS;
+		m[k] = (uint8_t)(D > 0 ? above : 0);
+	}
+}
+
 static void floor_chunk(void *arg, size_t c, unsigned worker)
 {
 	struct sums_job *j = arg;
-	struct chunk_sums *s = &j->out[c];
+	struct floor_cells *cells = &j->cells[worker];
 	size_t b = c * CHUNK, e = b + chunk_len(j->n, c);
-	v4d bucket[FLOOR_STEPS + 1] = { { 0 } }; /* [m][lane]; a lane past n adds +0: no change */
-	v4d err = { 0 };
-	v4l r_bits;
-	(void)worker;
-	memcpy(&r_bits, &(v4d){ j->r, j->r, j->r, j->r }, sizeof r_bits);
-	for (size_t at = b; at < e; at += 4) {
-		v4d w, t;
-		load_four(j->w + at, j->codes + at, j->tab, e - at < 4 ? e - at : 4, &w, &t);
-		v4d d = w - t, gain = w * w - d * d;
-		v4l D = r_bits - ((v4l)w & 0x7fffffffffffffff);
-		v4l m = (v4l)((v4ul)(D - 1) >> 52); /* as a signed shift where D > 0 */
-		m = ((m & (m < FLOOR_STEPS)) | (FLOOR_STEPS & (m >= FLOOR_STEPS))) & (D > 0);
-		err += d * d;
-		for (int k = 1; k <= FLOOR_STEPS; k++) /* bucket 0 is no floor's */
-			bucket[k] += (v4d)((v4l)gain & (m == k));
+	int64_t r_bits;
+	memcpy(&r_bits, &j->r, 8);
+	memset(cells, 0, sizeof *cells);
+	for (size_t at = b; at < e; at += M_BLOCK) {
+		size_t n = e - at < M_BLOCK ? e - at : M_BLOCK;
+		const float *w = j->w + at;
+		const uint8_t *codes = j->codes + at;
+		uint8_t m[M_BLOCK];
+		floors_above(w, n, r_bits, m);
+		for (size_t k = 0; k < n; k++) {
+			unsigned cell = (unsigned)codes[k] * M_CELLS + m[k];
+			cells->n[cell]++;
+			cells->s[cell] += (double)w[k];
+		}
 	}
-	double above = 0;
-	for (int k = FLOOR_STEPS; k >= 1; k--) {
-		above += (bucket[k][0] + bucket[k][1]) + (bucket[k][2] + bucket[k][3]);
-		s->floor_err[k] = above; /* the error sum d^2 is added below */
+	struct chunk_sums *s = &j->out[c];
+	for (unsigned cell = 0; cell < 256 * M_CELLS; cell++) {
+		uint32_t n = cells->n[cell];
+		if (!n) /* an unused code's value may be NaN (index 127) */
+			continue;
+		double t = j->tab[cell / M_CELLS];
+		s->gain[cell % M_CELLS] += 2 * t * cells->s[cell] - t * t * (double)n;
+		j->code_m[worker][cell] += n;
 	}
-	s->floor_err[0] = lanes_sum(&err);
-	for (int k = 1; k <= FLOOR_STEPS; k++)
-		s->floor_err[k] += s->floor_err[0];
 }
 
 /* The floor applied, the codes' zeros counted, then the sums: a block at
@@ -189,7 +222,7 @@ static int run_sums(struct sums_job *j, void (*fn)(void *, size_t, unsigned), st
 		total->zeros += s->zeros;
 		total->underflows += s->underflows;
 		for (int k = 0; k <= FLOOR_STEPS; k++)
-			total->floor_err[k] += s->floor_err[k];
+			total->gain[k] += s->gain[k];
 	}
 	free(j->out);
 	j->out = NULL;
@@ -224,24 +257,58 @@ static double sum_sq_lanes(const float *w, size_t n)
 	return lanes_sum(&lanes);
 }
 
-/* The auto floor of RF8.md: the largest r 2^-k within max_loss dB of the
- * SNR without a floor, or 0. */
-static int auto_floor(struct sums_job *j, double max_loss, double *floor)
+/* The floor pass over threads: the gains per m (chunk order) and every
+ * element's cell counted (integers: any order), into cells. */
+static int floor_pass(struct sums_job *j, struct chunk_sums *t, uint64_t cells[256 * M_CELLS])
 {
-	double r = sqrt(sum_sq_lanes(j->w, j->n) / (double)j->n);
+	unsigned workers = parallel_workers(chunks_of(j->n));
+	j->cells = malloc(workers * sizeof *j->cells);
+	j->code_m = calloc(workers, sizeof *j->code_m);
+	int rc = j->cells && j->code_m ? run_sums(j, floor_chunk, t) : GGPACK_E_NOMEM;
+	for (unsigned w = 0; !rc && w < workers; w++)
+		for (unsigned cell = 0; cell < 256 * M_CELLS; cell++)
+			cells[cell] += j->code_m[w][cell];
+	free(j->cells);
+	free(j->code_m);
+	j->cells = NULL, j->code_m = NULL;
+	return rc;
+}
+
+/* The auto floor of RF8.md: the largest r 2^-k within max_loss dB of the
+ * SNR without a floor (*k its k), or 0 (*k 0); the elements per cell in
+ * cells. The error without a floor is sum w^2 less every gain. */
+static int auto_floor(struct sums_job *j, double max_loss, double *floor, int *k_floor,
+		      uint64_t cells[256 * M_CELLS])
+{
+	double sum_sq = sum_sq_lanes(j->w, j->n), r = sqrt(sum_sq / (double)j->n);
 	struct chunk_sums t;
 	for (int k = 0; k <= FLOOR_STEPS; k++)
 		j->T[k] = k ? ldexp(r, -k) : 0;
 	j->r = r;
-	if (run_sums(j, floor_chunk, &t))
+	if (floor_pass(j, &t, cells))
 		return GGPACK_E_NOMEM;
-	*floor = 0;
+	double none = sum_sq, err[FLOOR_STEPS + 1], above = 0;
+	for (int m = 0; m <= FLOOR_STEPS; m++)
+		none -= t.gain[m];
+	for (int k = FLOOR_STEPS; k >= 1; k--) /* floor k: the gains of m >= k given up */
+		above += t.gain[k], err[k] = none + above;
+	*floor = 0, *k_floor = 0;
 	for (int k = 1; k <= FLOOR_STEPS && r > 0; k++)
-		if (snr_loss(t.floor_err[k], t.floor_err[0]) <= max_loss) {
-			*floor = j->T[k];
+		if (snr_loss(err[k], none) <= max_loss) {
+			*floor = j->T[k], *k_floor = k;
 			break;
 		}
 	return 0;
+}
+
+/* The codes' histogram from the cells: with no floor (k 0), or as the
+ * floor T[k] leaves them (an element under it, m >= k, becomes code 0). */
+static int cells_hist(const uint64_t cells[256 * M_CELLS], int k, struct ggpack_hist **out)
+{
+	uint64_t codes[256] = { 0 };
+	for (unsigned cell = 0; cell < 256 * M_CELLS; cell++)
+		codes[k && (int)(cell % M_CELLS) >= k ? 0 : cell / M_CELLS] += cells[cell];
+	return hist_from_dense(codes, 256, 0, NULL, 0, out);
 }
 
 /* The table's values as doubles: what the stored elements decode to. */
@@ -261,46 +328,65 @@ static void *gather_table(const uint8_t *table, size_t width, const uint8_t *cod
 	return out;
 }
 
-/* The entropy of n codes, bits per code. */
-static int code_entropy(const uint8_t *codes, size_t n, double *entropy)
+/* The entropy of a histogram, bits per symbol. */
+static int hist_entropy(const struct ggpack_hist *h, double *entropy)
 {
-	struct ggpack_hist *h;
 	struct ggpack_bits b;
-	int rc = ggpack_hist_from_codes(codes, n, &h);
-	if (!rc)
-		rc = ggpack_hist_bits(h, &b);
-	ggpack_hist_free(h);
+	int rc = ggpack_hist_bits(h, &b);
 	if (!rc)
 		*entropy = b.entropy;
 	return rc;
 }
 
-/* The code entropy the tensor would have without its floor (the totals
- * show what the floor saves): the codes before it, for a given floor
- * encoded again. */
-static int entropy_without_floor(const struct ggpack_conversion *c, size_t i, const float *w,
-				 const uint8_t *codes, struct conv_tensor *ct)
+/* The code entropy the tensor would have without a given floor (the
+ * totals show what the floor saves): its codes encoded again. */
+static int entropy_without_value_floor(const struct ggpack_conversion *c, size_t i, const float *w,
+				       struct conv_tensor *ct)
 {
 	const struct index_tensor *t = &c->m->tensors[i];
-	if (c->o.floor != GGPACK_FLOOR_VALUE)
-		return code_entropy(codes, t->params, &ct->entropy_no_floor);
 	uint8_t *plain = malloc(t->params + 1);
+	struct ggpack_hist *h = NULL;
 	int E, rc = plain ? ggpack_rf8_encode(NULL, t->name, GGPACK_DTYPE_FLOAT, w, t->params,
 					      c->o.rounding, 0, plain, &E) : GGPACK_E_NOMEM;
 	if (!rc)
-		rc = code_entropy(plain, t->params, &ct->entropy_no_floor);
+		rc = ggpack_hist_from_codes(plain, t->params, &h);
+	if (!rc)
+		rc = hist_entropy(h, &ct->entropy_no_floor);
+	ggpack_hist_free(h);
 	free(plain);
 	return rc;
 }
 
-static int code_bits(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, struct conv_tensor *ct,
-		     const uint8_t *codes, size_t n)
+/* The codes' histograms: as stored (*stored) and without the floor (its
+ * entropy). The auto floor's cells give both; with no floor they are one;
+ * a given floor is in the codes already. */
+static int code_hists(const struct ggpack_conversion *c, size_t i, const float *w, const uint8_t *codes,
+		      const uint64_t *cells, int k_floor, struct ggpack_hist **stored)
 {
-	struct ggpack_hist *h;
-	int rc = ggpack_hist_from_codes(codes, n, &h);
+	struct conv_tensor *ct = &c->t[i];
+	struct ggpack_hist *before = NULL;
+	int rc;
+	if (cells) {
+		rc = cells_hist(cells, 0, &before);
+		if (!rc)
+			rc = hist_entropy(before, &ct->entropy_no_floor);
+		if (!rc)
+			rc = k_floor ? cells_hist(cells, k_floor, stored) : (*stored = before, before = NULL, 0);
+		ggpack_hist_free(before);
+		return rc;
+	}
+	rc = ggpack_hist_from_codes(codes, c->m->tensors[i].params, stored);
 	if (!rc)
-		rc = ggpack_hist_bits(h, &ct->bits);
-	ggpack_hist_free(h);
+		rc = c->o.floor == GGPACK_FLOOR_VALUE ? entropy_without_value_floor(c, i, w, ct)
+						      : hist_entropy(*stored, &ct->entropy_no_floor);
+	return rc;
+}
+
+/* The bit rates of the stored codes, from their histogram. */
+static int code_bits(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, struct conv_tensor *ct,
+		     const struct ggpack_hist *h, const uint8_t *codes, size_t n)
+{
+	int rc = ggpack_hist_bits(h, &ct->bits);
 	if (!rc)
 		rc = ggpack_zstd_bits(ctx, codes, n, c->o.zstd_level, &ct->bits.zstd);
 	return rc;
@@ -330,9 +416,10 @@ static int fail_nomem(struct ggpack_ctx *ctx, const struct ggpack_conversion *c,
 			c->m->tensors[i].name);
 }
 
-/* Codes, E and floor of tensor i from w, whose max |w| bits are max_bits. */
+/* Codes, E and floor of tensor i from w, whose max |w| bits are max_bits;
+ * the histogram of the codes as they will be stored in *stored. */
 static int encode(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t i, const float *w,
-		  uint32_t max_bits, uint8_t *codes, double *tab, struct sums_job *j)
+		  uint32_t max_bits, uint8_t *codes, double *tab, struct sums_job *j, struct ggpack_hist **stored)
 {
 	const struct index_tensor *t = &c->m->tensors[i];
 	struct conv_tensor *ct = &c->t[i];
@@ -346,17 +433,22 @@ static int encode(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, siz
 	ggpack_rf8_table(ct->E, dtype, ct->table);
 	table_f64(ct->table, dtype, tab);
 	ct->floor = value;
-	if (entropy_without_floor(c, i, w, codes, ct))
-		return fail_nomem(ctx, c, i);
-	if (c->o.floor != GGPACK_FLOOR_AUTO)
-		return 0;
-	if (auto_floor(j, c->o.floor_max_loss, &ct->floor))
-		return fail_nomem(ctx, c, i);
-	j->floor = ct->floor; /* applied to the codes by the error pass */
-	j->floor_f = (float)j->floor;
-	if ((double)j->floor_f < j->floor)
-		j->floor_f = nextafterf(j->floor_f, INFINITY);
-	return 0;
+	uint64_t *cells = NULL;
+	int k_floor = 0;
+	if (c->o.floor == GGPACK_FLOOR_AUTO) {
+		cells = calloc(256 * M_CELLS, sizeof *cells);
+		if (!cells || auto_floor(j, c->o.floor_max_loss, &ct->floor, &k_floor, cells)) {
+			free(cells);
+			return fail_nomem(ctx, c, i);
+		}
+		j->floor = ct->floor; /* applied to the codes by the error pass */
+		j->floor_f = (float)j->floor;
+		if ((double)j->floor_f < j->floor)
+			j->floor_f = nextafterf(j->floor_f, INFINITY);
+	}
+	rc = code_hists(c, i, w, codes, cells, k_floor, stored);
+	free(cells);
+	return rc ? fail_nomem(ctx, c, i) : 0;
 }
 
 int conv_rf8(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, const float *w,
@@ -381,11 +473,13 @@ int conv_rf8(struct ggpack_ctx *ctx, struct ggpack_conversion *c, size_t i, cons
 		return fail_nomem(ctx, c, i);
 	}
 	uint32_t enc_max = sat ? tensor_max_abs_bits_parallel(sat, n, 0) : max_bits;
-	int rc = encode(ctx, c, i, enc, enc_max, codes, tab, &j);
+	struct ggpack_hist *stored = NULL;
+	int rc = encode(ctx, c, i, enc, enc_max, codes, tab, &j, &stored);
 	if (!rc && run_sums(&j, error_chunk, &s))
 		rc = fail_nomem(ctx, c, i);
 	if (!rc)
-		rc = code_bits(ctx, c, ct, codes, n);
+		rc = code_bits(ctx, c, ct, stored, codes, n);
+	ggpack_hist_free(stored);
 	free(sat);
 	if (rc) {
 		free(codes);

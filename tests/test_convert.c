@@ -179,6 +179,76 @@ START_TEST(auto_floor_equals_a_brute_force_of_the_rule)
 }
 END_TEST
 
+/* The bit rates of the stored codes and the entropy without the floor
+ * describe the codes themselves: the report's figures against a histogram
+ * of the codes as saved, and of the codes RF8 gives with no floor, for the
+ * auto floor at several losses (ever larger floors), no floor and a given
+ * one. (The auto floor takes its histograms from the floor
+ * pass's cells, not from the codes.) */
+static void expect_bits(const json_t *bits, const uint8_t *codes, const char *what)
+{
+	struct ggpack_hist *h;
+	struct ggpack_bits b;
+	ck_assert_int_eq(ggpack_hist_from_codes(codes, N, &h), 0);
+	ck_assert_int_eq(ggpack_hist_bits(h, &b), 0);
+	ggpack_hist_free(h);
+	ck_assert_msg(json_real_value(json_object_get(bits, "entropy")) == b.entropy &&
+			      json_real_value(json_object_get(bits, "exp_golomb")) == b.exp_golomb &&
+			      json_real_value(json_object_get(bits, "huffman")) == b.huffman &&
+			      json_real_value(json_object_get(bits, "fixed")) == b.fixed,
+		      "%s: reported bits are not the codes' (entropy %.17g, codes %.17g)", what,
+		      json_real_value(json_object_get(bits, "entropy")), b.entropy);
+}
+
+START_TEST(code_bits_are_those_of_the_stored_codes)
+{
+	static const struct { enum ggpack_floor_mode mode; double loss, value; } cases[] = {
+		{ GGPACK_FLOOR_AUTO, 0, 0 },  { GGPACK_FLOOR_AUTO, 0.1, 0 }, { GGPACK_FLOOR_AUTO, 1, 0 },
+		{ GGPACK_FLOOR_AUTO, 6, 0 },  { GGPACK_FLOOR_NONE, 0, 0 },   { GGPACK_FLOOR_VALUE, 0, 0.01 },
+	};
+	float v[N];
+	uint8_t plain[N];
+	int E;
+	laplace_values(v);
+	ck_assert_int_eq(ggpack_rf8_encode(NULL, "w", GGPACK_DTYPE_FLOAT, v, N, GGPACK_ROUND_NEAREST, 0, plain, &E), 0);
+	struct ggpack_hist *h;
+	struct ggpack_bits no_floor;
+	ck_assert_int_eq(ggpack_hist_from_codes(plain, N, &h), 0);
+	ck_assert_int_eq(ggpack_hist_bits(h, &no_floor), 0);
+	ggpack_hist_free(h);
+	struct ggpack_model *m = tu_load(matmul_model("bits.onnx", v, 8), 0, NULL, 0);
+	double last_floor = -1;
+	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+		char what[64], out[64];
+		snprintf(what, sizeof what, "case %zu", k);
+		snprintf(out, sizeof out, "bits%zu.onnx", k);
+		struct ggpack_convert_options o;
+		ggpack_convert_defaults(&o, "safe");
+		o.floor = cases[k].mode, o.floor_max_loss = cases[k].loss, o.floor_value = cases[k].value;
+		struct ggpack_conversion *c = convert(m, &o, 0, NULL);
+		json_t *r = report_of(c);
+		json_t *t = json_array_get(json_object_get(r, "tensors"), 0);
+		json_t *rf8 = json_object_get(t, "rf8");
+		double floor = json_real_value(json_object_get(rf8, "floor"));
+		if (cases[k].mode == GGPACK_FLOOR_AUTO) { /* the losses rise: so do the floors */
+			ck_assert_msg(floor > last_floor, "%s: floor %g after %g", what, floor, last_floor);
+			last_floor = floor;
+		}
+		save(c, tu_path(out));
+		struct ggpack_model *saved = tu_load(tu_path(out), 0, NULL, 0);
+		const struct index_tensor *codes = &saved->tensors[tensor_named(saved, "w.rf8.codes")];
+		expect_bits(json_object_get(t, "bits"), codes->data, what);
+		ck_assert_msg(json_real_value(json_object_get(rf8, "entropy_no_floor")) == no_floor.entropy,
+			      "%s: entropy without the floor %.17g, plain codes %.17g", what,
+			      json_real_value(json_object_get(rf8, "entropy_no_floor")), no_floor.entropy);
+		ggpack_model_free(saved);
+		json_decref(r);
+		ggpack_conversion_free(c);
+	}
+	ggpack_model_free(m);
+}
+END_TEST
+
 /* --rf8-floor none gives the plain RF8 codes, bit for bit. */
 START_TEST(no_floor_gives_plain_rf8)
 {
@@ -568,6 +638,7 @@ int main(void)
 	tcase_add_test(tc, presets_give_the_documented_options);
 	tcase_add_test(tc, auto_floor_is_the_largest_that_costs_nothing_here);
 	tcase_add_test(tc, auto_floor_equals_a_brute_force_of_the_rule);
+	tcase_add_test(tc, code_bits_are_those_of_the_stored_codes);
 	tcase_add_test(tc, no_floor_gives_plain_rf8);
 	tcase_add_test(tc, lut_and_float_stores_hold_the_same_values);
 	tcase_add_test(tc, ir3_graph_input_becomes_the_codes);
