@@ -83,6 +83,49 @@ START_TEST(ranks_follow_descending_count_then_ascending_symbol)
 }
 END_TEST
 
+/* Many symbols with counts across every byte and many ties, listed
+ * ascending and shuffled: Exp-Golomb against ranks found here by counting,
+ * for each symbol, the symbols that come before it (the library sorts on
+ * the count's bytes; a pass skipped or reversed shows). */
+START_TEST(ranks_of_many_large_tied_counts)
+{
+	enum { K = 700 };
+	static int64_t sym[K];
+	static uint64_t cnt[K];
+	uint64_t x = 7, total = 0;
+	for (size_t i = 0; i < K; i++) {
+		x = x * 6364136223846793005u + 1442695040888963407u;
+		sym[i] = (int64_t)i * 3 - 1000;
+		/* counts across every byte a count may use, and many alike */
+		cnt[i] = (x >> 60) < 4 ? 1 + (x >> 62) : (x >> 20) & ((1ull << (8 * (1 + (x >> 61) % 5))) - 1);
+		cnt[i] += !cnt[i];
+		total += cnt[i];
+	}
+	double expect = 0;
+	for (size_t i = 0; i < K; i++) {
+		size_t rank = 0;
+		for (size_t j = 0; j < K; j++)
+			rank += cnt[j] > cnt[i] || (cnt[j] == cnt[i] && sym[j] < sym[i]);
+		expect += (double)cnt[i] * (2 * floor(log2((double)rank + 1)) + 1);
+	}
+	expect /= (double)total;
+	struct ggpack_bits sorted = bits_of_counts(sym, cnt, K);
+	ck_assert_double_eq_tol(sorted.exp_golomb, expect, 1e-12 * expect);
+	for (size_t i = K - 1; i > 0; i--) { /* shuffled */
+		x = x * 6364136223846793005u + 1442695040888963407u;
+		size_t j = (size_t)(x >> 33) % (i + 1);
+		int64_t s = sym[i];
+		uint64_t c = cnt[i];
+		sym[i] = sym[j], cnt[i] = cnt[j], sym[j] = s, cnt[j] = c;
+	}
+	struct ggpack_bits shuffled = bits_of_counts(sym, cnt, K);
+	ck_assert_double_eq_tol(shuffled.exp_golomb, expect, 1e-12 * expect);
+	/* the same law: the same code lengths and entropy, up to the order of the sums */
+	ck_assert_double_eq_tol(shuffled.huffman, sorted.huffman, 1e-12 * sorted.huffman);
+	ck_assert_double_eq_tol(shuffled.entropy, sorted.entropy, 1e-12 * sorted.entropy);
+}
+END_TEST
+
 START_TEST(grid_levels_round_to_nearest_even)
 {
 	/* at grid 13: 0, a tie at 0.5 (to 0), a tie at 1.5 (to 2), 1, -1 */
@@ -152,6 +195,7 @@ int main(void)
 	tcase_add_test(tc, one_symbol_costs_nothing_to_entropy_and_one_bit_to_codes);
 	tcase_add_test(tc, huffman_equals_entropy_on_a_dyadic_law);
 	tcase_add_test(tc, ranks_follow_descending_count_then_ascending_symbol);
+	tcase_add_test(tc, ranks_of_many_large_tied_counts);
 	tcase_add_test(tc, grid_levels_round_to_nearest_even);
 	tcase_add_test(tc, zstd_counts_compressed_bits_per_code);
 	tcase_add_test(tc, snr_and_relative_rmse_of_a_replacement);
