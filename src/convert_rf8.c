@@ -370,8 +370,10 @@ static int code_hists(const struct ggpack_conversion *c, size_t i, const float *
 		rc = cells_hist(cells, 0, &before);
 		if (!rc)
 			rc = hist_entropy(before, &ct->entropy_no_floor);
-		if (!rc)
-			rc = k_floor ? cells_hist(cells, k_floor, stored) : (*stored = before, before = NULL, 0);
+		if (!rc && k_floor)
+			rc = cells_hist(cells, k_floor, stored);
+		else if (!rc) /* no floor chosen: the codes stay as they are */
+			*stored = before, before = NULL;
 		ggpack_hist_free(before);
 		return rc;
 	}

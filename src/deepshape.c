@@ -343,7 +343,7 @@ int ds_plan_make(struct ggpack_ctx *ctx, const size_t *lens, size_t n_parts, con
 	s->collecting.budget = runs_budget;
 	int rc = deepshape_run(s, params, result);
 	if (!rc)
-		rc = ds_plan_narrow(s);
+		ds_plan_narrow(s);
 	free(s->v.buf), free(s->bin_count), free(s->edge_next); /* counting is done */
 	s->v.buf = NULL, s->bin_count = NULL, s->edge_next = NULL;
 	ds_work_free(s);

@@ -153,7 +153,7 @@ int ds_plan_apply(const struct ds_state *plan, size_t part, float *values);
  * is made (the bins of the levels outside keep their q, which a value's
  * own grid value gives as well): they were sized by the window of every
  * level present, often several times the range. */
-int ds_plan_narrow(struct ds_state *plan);
+void ds_plan_narrow(struct ds_state *plan);
 void ds_plan_free(struct ds_state *plan);
 
 #endif

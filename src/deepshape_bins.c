@@ -424,9 +424,6 @@ static float kept_level_value(int64_t L, float delta)
 	return L && L > -LEVEL_MAX && L < LEVEL_MAX ? (float)L * delta : f32_of(ONE_BY_ONE);
 }
 
-/* Walks the sub-bins in rank order: a bin inside one target's ranks maps
- * to it (or keeps its q past the counted ranks); the others are edge bins.
- * Bins of levels outside mu_q +- P (counted with every level) keep theirs. */
 /* The bins of mu_q +- P among those of the counted window [lo, hi]. */
 static void counted_range(const struct ds_state *s, size_t *from, size_t *to)
 {
@@ -436,6 +433,9 @@ static void counted_range(const struct ds_state *s, size_t *from, size_t *to)
 	*to = b >= a ? (size_t)(b - s->lo + 1) * s->sub : *from;
 }
 
+/* Walks the sub-bins in rank order: a bin inside one target's ranks maps
+ * to it (or keeps its q past the counted ranks); the others are edge bins.
+ * Bins of levels outside mu_q +- P (counted with every level) keep theirs. */
 static int bins_map(struct ds_state *s)
 {
 	size_t levels = s->direct ? (size_t)(s->hi - s->lo + 1) : s->last - s->first;
@@ -850,18 +850,18 @@ static void *table_slice(const void *t, size_t width, size_t from, size_t n)
 	return out;
 }
 
-int ds_plan_narrow(struct ds_state *s)
+void ds_plan_narrow(struct ds_state *s)
 {
 	size_t from, to;
 	if (!s->counted || s->snap || !s->bin_target)
-		return 0;
+		return;
 	counted_range(s, &from, &to);
 	int32_t *target = table_slice(s->bin_target, sizeof *s->bin_target, from, to - from);
 	float *value = table_slice(s->bin_value, sizeof *s->bin_value, from, to - from);
-	if (!target || !value) {
+	if (!target || !value) { /* the whole tables serve as well */
 		free(target);
 		free(value);
-		return 0; /* the whole tables serve as well */
+		return;
 	}
 	free(s->bin_target_mem);
 	free(s->bin_value_mem);
@@ -869,7 +869,6 @@ int ds_plan_narrow(struct ds_state *s)
 	s->bin_value_mem = value, s->bin_value = value + 1;
 	s->bin_value[-1] = f32_of(ONE_BY_ONE); /* never read: a kept value stands there */
 	s->narrowed = true, s->narrow_from = from, s->narrow_bins = to - from;
-	return 0;
 }
 
 /* Every value on the grid, keeping its level (step 6 alone). */
