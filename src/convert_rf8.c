@@ -37,7 +37,6 @@ struct sums_job {
 	const double *tab;
 	size_t n;
 	double r;                  /* the floors tried are T[k] = r 2^-k */
-	double T[FLOOR_STEPS + 1];
 	struct floor_cells *cells; /* per worker, a chunk's */
 	uint64_t (*code_m)[256 * M_CELLS]; /* per worker: its elements per cell, every chunk */
 	struct chunk_sums *out;
@@ -282,8 +281,6 @@ static int auto_floor(struct sums_job *j, double max_loss, double *floor, int *k
 {
 	double sum_sq = sum_sq_lanes(j->w, j->n), r = sqrt(sum_sq / (double)j->n);
 	struct chunk_sums t;
-	for (int k = 0; k <= FLOOR_STEPS; k++)
-		j->T[k] = k ? ldexp(r, -k) : 0;
 	j->r = r;
 	if (floor_pass(j, &t, cells))
 		return GGPACK_E_NOMEM;
@@ -295,7 +292,7 @@ static int auto_floor(struct sums_job *j, double max_loss, double *floor, int *k
 	*floor = 0, *k_floor = 0;
 	for (int k = 1; k <= FLOOR_STEPS && r > 0; k++)
 		if (snr_loss(err[k], none) <= max_loss) {
-			*floor = j->T[k], *k_floor = k;
+			*floor = ldexp(r, -k), *k_floor = k;
 			break;
 		}
 	return 0;
