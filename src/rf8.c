@@ -414,23 +414,36 @@ static float *widen_16(int dtype, const uint16_t *x, size_t n)
 	return w;
 }
 
+/* The job of either entry point: the tables built once, the rounding
+ * checked. */
+static int job_start(struct rf8_job *job, struct ggpack_ctx *ctx, const char *name,
+		     enum ggpack_rounding rounding, double floor)
+{
+	pthread_once(&rf8_once, rf8_init);
+	*job = (struct rf8_job){ ctx, name, rounding, floor > 0 ? floor : 0, false, 0 };
+	if (rounding != GGPACK_ROUND_NEAREST && rounding != GGPACK_ROUND_PAPER)
+		return ctx_fail(ctx, GGPACK_E_USAGE, "unknown RF8 rounding %d", (int)rounding);
+	return 0;
+}
+
 int rf8_encode_f32_max(struct ggpack_ctx *ctx, const char *name, const float *x, size_t n,
 		       enum ggpack_rounding rounding, double floor, uint32_t max_bits, uint8_t *codes, int *E)
 {
-	pthread_once(&rf8_once, rf8_init);
-	struct rf8_job job = { ctx, name, rounding, floor > 0 ? floor : 0, true, max_bits };
-	if (rounding != GGPACK_ROUND_NEAREST && rounding != GGPACK_ROUND_PAPER)
-		return ctx_fail(ctx, GGPACK_E_USAGE, "unknown RF8 rounding %d", (int)rounding);
+	struct rf8_job job;
+	int rc = job_start(&job, ctx, name, rounding, floor);
+	if (rc)
+		return rc;
+	job.max_known = true, job.max_bits = max_bits;
 	return encode_f32(&job, x, n, codes, E);
 }
 
 int ggpack_rf8_encode(struct ggpack_ctx *ctx, const char *name, int dtype, const void *values,
 		      size_t n, enum ggpack_rounding rounding, double floor, uint8_t *codes, int *E)
 {
-	pthread_once(&rf8_once, rf8_init);
-	struct rf8_job job = { ctx, name, rounding, floor > 0 ? floor : 0, false, 0 };
-	if (rounding != GGPACK_ROUND_NEAREST && rounding != GGPACK_ROUND_PAPER)
-		return ctx_fail(ctx, GGPACK_E_USAGE, "unknown RF8 rounding %d", (int)rounding);
+	struct rf8_job job;
+	int rc = job_start(&job, ctx, name, rounding, floor);
+	if (rc)
+		return rc;
 	switch (dtype) {
 	case GGPACK_DTYPE_FLOAT:
 		return encode_f32(&job, values, n, codes, E);
@@ -441,7 +454,7 @@ int ggpack_rf8_encode(struct ggpack_ctx *ctx, const char *name, int dtype, const
 		float *w = widen_16(dtype, values, n);
 		if (!w)
 			return ctx_fail(ctx, GGPACK_E_NOMEM, "tensor '%s': out of memory", name ? name : "?");
-		int rc = encode_f32(&job, w, n, codes, E);
+		rc = encode_f32(&job, w, n, codes, E);
 		free(w);
 		return rc;
 	}
