@@ -259,6 +259,8 @@ struct splice_sink {
 	uint64_t written; /* total bytes produced */
 	int err;          /* errno of the first failed write */
 	const struct sink_tap *tap; /* or NULL */
+	bool release_orig;   /* splice_write's orig is a read-only file mapping: */
+	size_t orig_released; /* its pages below this go once copied */
 };
 
 void splice_sink_init_fd(struct splice_sink *sink, int fd);

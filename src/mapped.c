@@ -36,6 +36,10 @@ int mapped_open(struct ggpack_ctx *ctx, const char *path, struct mapped_file *ou
 			close(fd);
 			return ctx_fail(ctx, GGPACK_E_IO, "%s: cannot map: %s", path, strerror(e));
 		}
+		/* page-sized mappings: where the page cache holds the file in
+		 * 2 MiB folios, a fault would otherwise map a whole one, and a
+		 * tensor read in pieces would count 2 MiB at once against RSS */
+		madvise(p, m.size, MADV_NOHUGEPAGE);
 		m.data = p;
 	}
 	close(fd);

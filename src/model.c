@@ -50,6 +50,7 @@ static int make_skeleton(struct ggpack_ctx *ctx, struct ggpack_model *m, struct 
 			edits[n++] = (struct splice_edit){ (uint32_t)r, s->regions[r].raw_field_off,
 							   s->regions[r].raw_end, NULL, 0 };
 	splice_sink_init_mem(sink);
+	sink->release_orig = !m->borrowed;
 	int rc = splice_write(s, m->file.data, m->file.size, edits, n, sink);
 	free(edits);
 	return rc ? ctx_fail(ctx, rc, "%s: cannot build the skeleton: %s", m->path, ggpack_strerror(rc)) : 0;

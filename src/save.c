@@ -344,6 +344,7 @@ static int write_model_file(struct ggpack_ctx *ctx, const struct ggpack_model *m
 	struct splice_sink sink;
 	splice_sink_init_fd(&sink, fd);
 	sink.tap = tap;
+	sink.release_orig = !m->borrowed;
 	int rc = splice_write(&m->scan, m->file.data, m->file.size, p->edits, p->n_edits, &sink);
 	return sink_finish(ctx, &sink, rc, path);
 }

@@ -223,9 +223,26 @@ int splice_size(const struct wire_scan *scan, const uint8_t *orig, size_t orig_l
 
 /* ---- writing --------------------------------------------------------- */
 
+/* The original's whole pages below `to`, once copied, leave the process: a
+ * kernel that maps the page cache a large folio at a time would otherwise
+ * keep megabytes of tensor data around every header it copies. orig is the
+ * mapping's start, so it is page-aligned. */
+static void release_copied(struct splice_sink *sink, const uint8_t *orig, size_t to)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t upto = page > 0 ? to & ~((size_t)page - 1) : 0;
+	if (sink->release_orig && upto > sink->orig_released) {
+		mapped_release(orig + sink->orig_released, upto - sink->orig_released);
+		sink->orig_released = upto;
+	}
+}
+
 static int copy_range(struct splice_sink *sink, const uint8_t *orig, size_t from, size_t to)
 {
-	return to > from ? splice_sink_write(sink, orig + from, to - from) : 0;
+	int rc = to > from ? splice_sink_write(sink, orig + from, to - from) : 0;
+	if (!rc)
+		release_copied(sink, orig, to);
+	return rc;
 }
 
 static int write_edit(struct splice_sink *sink, const struct splice_edit *e)
