@@ -134,13 +134,20 @@ static int count_window(struct ds_state *s, int64_t qwin, unsigned sub, uint32_t
 }
 
 /* Levels and sub-bins in one pass over the window [-qwin, qwin]: 128
- * sub-bins a level where they fit, else 64; fewer for a small vector. */
+ * sub-bins a level where they fit, else 64; fewer when the bins would
+ * pass n / 32. A bin costs 16 bytes and 4 more per worker (its counts, its
+ * target and value), so the tables stay under a byte per element: below
+ * the vector's own size even in float16, where a plan made from the file
+ * holds nothing else (a window sized by one far outlier spans thousands
+ * of levels). Fewer sub-bins only put more elements in edge bins. */
+#define BINS_PER_ELEMENT (1.0 / 32)
+
 static int count_fine(struct ds_state *s, int64_t qwin, uint32_t *outside_max)
 {
 	double levels = 2 * (double)qwin + 1;
 	unsigned sub = levels * SUB_FINE <= MAX_BINS ? SUB_FINE : 64;
-	while (sub > SUB_MIN && levels * sub > (double)s->v.n / 8)
-		sub /= 2; /* tables no larger than the vector: a small one has more edge elements */
+	while (sub > SUB_MIN && levels * sub > (double)s->v.n * BINS_PER_ELEMENT)
+		sub /= 2;
 	s->counted = true;
 	return count_window(s, qwin, sub, outside_max);
 }
