@@ -265,15 +265,22 @@ static int fail_nomem_tensor(struct ggpack_ctx *ctx, const struct ggpack_convers
 	return ctx_fail(ctx, GGPACK_E_NOMEM, "%s: tensor '%s': out of memory", c->m->path, c->m->tensors[i].name);
 }
 
+/* A copy is read in pieces of this many elements, each released once
+ * read: the whole tensor is never mapped at once. */
+#define LOAD_PIECE ((size_t)1 << 16)
+
 static float *load(struct ggpack_ctx *ctx, const struct ggpack_conversion *c, size_t i)
 {
 	const struct index_tensor *t = &c->m->tensors[i];
 	float *w = malloc(t->params * sizeof *w);
 	if (!w)
 		fail_nomem_tensor(ctx, c, i);
-	else
-		tensor_read_f32(t, w);
-	model_release_tensor(c->m, t); /* its pages, read once, leave the process */
+	for (size_t at = 0; w && at < t->params; at += LOAD_PIECE) {
+		size_t n = t->params - at < LOAD_PIECE ? t->params - at : LOAD_PIECE;
+		tensor_read_f32_range(t, at, n, w + at);
+		model_release_range(c->m, t, at, n); /* read once: the pages leave as the copy grows */
+	}
+	model_release_tensor(c->m, t); /* and those the pieces shared */
 	return w;
 }
 
