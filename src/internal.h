@@ -337,13 +337,12 @@ double tensor_raw_element(int dtype, const uint8_t *p, size_t i);
 /* n float32 values written as raw little-endian elements of a floating
  * dtype (float16 and bfloat16 to nearest, ties to even). */
 void tensor_store_f32(int dtype, const float *v, size_t n, uint8_t *out);
-/* Elements of a floating tensor as float32 (float64 narrowed to nearest). */
-void tensor_read_f32(const struct index_tensor *t, float *dst);
 /* The first element of a float64 tensor that float32 cannot hold to its
  * full precision (finite beyond FLT_MAX, or nonzero under FLT_MIN); params
  * when there is none or the tensor is not float64. */
 size_t tensor_f64_first_outside_f32(const struct index_tensor *t);
-/* Elements [from, from + n) of it. */
+/* Elements [from, from + n) of a floating tensor as float32 (float64
+ * narrowed to nearest). */
 void tensor_read_f32_range(const struct index_tensor *t, size_t from, size_t n, float *dst);
 
 /* ---- bitrate.c -------------------------------------------------------- */

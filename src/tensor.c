@@ -352,8 +352,3 @@ size_t tensor_f64_first_outside_f32(const struct index_tensor *t)
 	}
 	return t->params;
 }
-
-void tensor_read_f32(const struct index_tensor *t, float *dst)
-{
-	tensor_read_f32_range(t, 0, t->params, dst);
-}
