@@ -229,9 +229,11 @@ int splice_size(const struct wire_scan *scan, const uint8_t *orig, size_t orig_l
  * mapping's start, so it is page-aligned. */
 static void release_copied(struct splice_sink *sink, const uint8_t *orig, size_t to)
 {
+	if (!sink->release_orig)
+		return;
 	long page = sysconf(_SC_PAGESIZE);
 	size_t upto = page > 0 ? to & ~((size_t)page - 1) : 0;
-	if (sink->release_orig && upto > sink->orig_released) {
+	if (upto > sink->orig_released) {
 		mapped_release(orig + sink->orig_released, upto - sink->orig_released);
 		sink->orig_released = upto;
 	}
